@@ -1,0 +1,73 @@
+# The course's commands. `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The profile of `make course` and `make bench`: full (default) or smoke.
+COURSE_PROFILE ?= full
+export COURSE_PROFILE
+export TQDM_DISABLE ?= 1
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: help setup course test lint unit notebooks bench render preview lab env-file clean clean-cache
+
+help:
+	@echo "make setup    create .venv and install the course package with its dependencies"
+	@echo "make course   set up, execute every lesson (COURSE_PROFILE=$(COURSE_PROFILE)) into build/, export HTML, render with Quarto if installed"
+	@echo "make test     set up, lint, unit tests, then every lesson under nbval in the smoke profile"
+	@echo "make bench    time each lesson and its peak memory (COURSE_PROFILE=smoke make bench for a quick one)"
+	@echo "make preview  execute every lesson into build/ and export HTML previews (no Quarto needed)"
+	@echo "make render   render the website and slides with Quarto"
+	@echo "make lab      open JupyterLab on the lessons"
+	@echo "make clean    remove build outputs; make clean-cache also removes data and trained models"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[tensorflow,dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+course: preview
+	@$(MAKE) --no-print-directory render
+
+preview: setup
+	$(BIN)/python -m course_utils.build execute --html
+
+test: lint unit notebooks
+
+lint: setup
+	$(BIN)/ruff check course_utils data_scripts tests lessons
+
+unit: setup
+	$(BIN)/python -m pytest tests -q
+
+notebooks: setup
+	COURSE_PROFILE=smoke $(BIN)/python -m pytest lessons --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=600 -n 2 --dist loadscope -p no:cacheprovider -q
+
+bench: setup
+	$(BIN)/python -m course_utils.build bench
+
+render:
+	@if command -v quarto >/dev/null 2>&1; then \
+		quarto render; \
+	else \
+		echo "Quarto is not installed, so the website was not rendered."; \
+		echo "Get it from https://quarto.org/docs/get-started/ (or: conda install -c conda-forge quarto),"; \
+		echo "then run 'make render'. Executed notebooks and HTML previews are in build/$(COURSE_PROFILE)/."; \
+	fi
+
+
+lab: setup
+	$(BIN)/jupyter lab lessons
+
+env-file: setup
+	$(BIN)/python data_scripts/write_environment_yml.py
+
+clean:
+	rm -rf build _site .quarto lessons/*_files lessons/.ipynb_checkpoints
+
+clean-cache: clean
+	rm -rf .course

@@ -1,0 +1,167 @@
+"""Profile, paths and seeding: what every lesson's setup cell needs (introduced in lesson 1).
+
+Nothing here runs at import time. A lesson calls :func:`setup` once, at the top.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Environment variables the course reads.
+PROFILE_VAR = "COURSE_PROFILE"
+HOME_VAR = "COURSE_HOME"
+
+DEFAULT_SEED = 42
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes a lesson uses. ``full`` is the real course; ``smoke`` runs the same cells, small.
+
+    Attributes:
+        name: "full" or "smoke".
+        max_images_per_class: cap on images loaded per class (None = all).
+        epochs: the most epochs a model trains for (early stopping may end sooner).
+        patience: EarlyStopping patience in epochs.
+        tuner_trials: Keras Tuner trial budget per search.
+    """
+
+    name: str
+    max_images_per_class: int | None
+    epochs: int
+    patience: int
+    tuner_trials: int
+
+
+PROFILES = {
+    "full": Profile("full", max_images_per_class=None, epochs=100, patience=5, tuner_trials=10),
+    "smoke": Profile("smoke", max_images_per_class=24, epochs=2, patience=1, tuner_trials=2),
+}
+
+
+def get_profile() -> Profile:
+    """Return the profile named by ``COURSE_PROFILE`` (default ``full``).
+
+    Raises:
+        ValueError: the variable names no known profile.
+    """
+    name = os.environ.get(PROFILE_VAR, "full").strip().lower() or "full"
+    if name not in PROFILES:
+        raise ValueError(
+            f"{PROFILE_VAR}={name!r} is not a course profile; use one of {sorted(PROFILES)} "
+            f"(for example `export {PROFILE_VAR}=smoke`)."
+        )
+    return PROFILES[name]
+
+
+def repo_root() -> Path | None:
+    """The course repository this package was installed from in editable mode, else None."""
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "lessons").is_dir():
+        return root
+    return None
+
+
+def course_home() -> Path:
+    """Folder for generated data and caches.
+
+    ``COURSE_HOME`` if set; else ``.course/`` in the repository checkout; else
+    ``~/.cache/cv-course`` (for example on Colab, where the package is pip-installed).
+    """
+    if os.environ.get(HOME_VAR):
+        return Path(os.environ[HOME_VAR]).expanduser()
+    root = repo_root()
+    return root / ".course" if root else Path.home() / ".cache" / "cv-course"
+
+
+def data_dir() -> Path:
+    """Where datasets live: ``<course_home>/data``."""
+    return course_home() / "data"
+
+
+def cache_dir() -> Path:
+    """Where trained models and tuner results are cached: ``<course_home>/cache``."""
+    return course_home() / "cache"
+
+
+def seed_everything(seed: int = DEFAULT_SEED) -> None:
+    """Seed Python, NumPy and the Keras backend in one call (``keras.utils.set_random_seed``)."""
+    import_keras_quietly().utils.set_random_seed(seed)
+
+
+def describe_hardware() -> str:
+    """One line naming the devices the Keras backend sees, e.g. ``"cpu:0 (2 cores)"``."""
+    import keras
+
+    try:
+        devices = keras.distribution.list_devices()
+    except Exception:  # not every backend implements it
+        devices = ["cpu:0"]
+    accelerators = [d for d in devices if not str(d).lower().startswith("cpu")]
+    if accelerators:
+        return ", ".join(str(d) for d in accelerators)
+    return f"CPU only ({os.cpu_count()} cores)"
+
+
+def import_keras_quietly():
+    """Import Keras (and its backend) with C-level stderr muted for the import only.
+
+    TensorFlow's C++ runtime prints start-up notices (oneDNN, CPU features) that no log
+    level silences; they would clutter the first output of every lesson. Python errors
+    still propagate as usual.
+    """
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr descriptor
+        import keras
+
+        return keras
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return keras
+
+
+def setup(seed: int = DEFAULT_SEED) -> Profile:
+    """Prepare a lesson: quiet TensorFlow logs, seed, course figure style and CJK font.
+
+    Prints the profile, the Keras backend and the hardware, and returns the :class:`Profile`.
+    """
+    keras = import_keras_quietly()
+    from course_utils.plots import use_course_style
+
+    profile = get_profile()
+    seed_everything(seed)
+    use_course_style()
+    print(
+        f"profile: {profile.name} | Keras {keras.__version__} on {keras.backend.backend()} | "
+        f"devices: {describe_hardware()} | seed: {seed}"
+    )
+    return profile
+
+
+def versions(packages: str = "keras,numpy,matplotlib,scipy,skimage,sklearn,pandas") -> str:
+    """The versions a lesson ran with (Python, packages, backend, machine), as text.
+
+    Every lesson prints this in its last cell.
+    """
+    import keras
+    from watermark import watermark
+
+    backend = keras.backend.backend()
+    backend_module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
+    if backend_module and backend_module not in packages.split(","):
+        packages = f"{packages},{backend_module}"
+    text = watermark(python=True, packages=packages, machine=True)
+    return f"{text.rstrip()}\nKeras backend: {backend}\nPlatform: {platform.platform()}"

@@ -1,0 +1,37 @@
+"""Shared fixtures: small image folders with Chinese class names, made on the fly."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CLASSES = ["口", "日", "木"]
+
+
+def write_image_folder(root, classes=CLASSES, per_class=4, size=(40, 30), seed=0):
+    """root/<class>/<i>.png, each image a different random gray pattern; returns root."""
+    rng = np.random.default_rng(seed)
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            h, w = size[0] + i, size[1] + 2 * i  # varying sizes, as in the real data
+            pixels = rng.integers(0, 256, size=(h, w), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / c / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    return write_image_folder(tmp_path / "Train")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_course_home(tmp_path, monkeypatch):
+    """No test may touch the real cache: COURSE_HOME points into the test's tmp folder."""
+    monkeypatch.setenv("COURSE_HOME", str(tmp_path / "course_home"))

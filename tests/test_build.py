@@ -1,0 +1,65 @@
+import nbformat
+import pytest
+from nbclient.exceptions import CellExecutionError
+
+from course_utils import build
+
+
+def write_notebook(path, *sources, tags=None):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    if tags:
+        nb.cells[-1].metadata["tags"] = tags
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_lesson_paths_in_course_order(tmp_path):
+    for name in ["02-b.ipynb", "01-a.ipynb", "notes.ipynb", "10-c.ipynb"]:
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in build.lesson_paths(tmp_path)] == ["01-a.ipynb", "02-b.ipynb",
+                                                               "10-c.ipynb"]
+    with pytest.raises(FileNotFoundError):
+        build.lesson_paths(tmp_path / "empty")
+
+
+def test_execute_writes_an_executed_copy_and_html(tmp_path):
+    src = write_notebook(tmp_path / "01-x.ipynb", "import os\nprint(os.getcwd())",
+                         "raise ValueError('expected')", tags=["raises-exception"])
+    result = build._run_one(src, tmp_path / "out", html=True)
+    executed = nbformat.read(tmp_path / "out" / "notebooks" / "01-x.ipynb", 4)
+    assert executed.cells[0].outputs[0].text.strip() == str(tmp_path)  # runs in its folder
+    assert executed.cells[1].outputs[0].ename == "ValueError"
+    assert "<html" in (tmp_path / "out" / "html" / "01-x.html").read_text()
+    assert result["seconds"] > 0 and result["peak_mb"] > 10
+    assert nbformat.read(src, 4).cells[0].outputs == []  # the source stays clean
+
+
+def test_a_failing_cell_fails_and_writes_nothing(tmp_path):
+    src = write_notebook(tmp_path / "01-bad.ipynb", "1 / 0")
+    with pytest.raises(CellExecutionError):
+        build.execute_notebook(src, tmp_path / "out.ipynb")
+    assert not (tmp_path / "out.ipynb").exists()
+
+
+def test_bench_command_prints_a_table(tmp_path, monkeypatch, capsys):
+    src = write_notebook(tmp_path / "01-x.ipynb", "x = 1")
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    build.main(["bench", str(src), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert "profile: smoke" in out and "01-x.ipynb" in out and "total" in out
+
+
+def test_run_lessons_stops_at_a_failure(tmp_path):
+    src = write_notebook(tmp_path / "01-bad.ipynb", "1 / 0")
+    with pytest.raises(SystemExit, match="01-bad.ipynb failed"):
+        build.run_lessons([src], tmp_path / "out")
+
+
+def test_format_table_totals():
+    rows = [{"lesson": "01-a.ipynb", "seconds": 1.5, "peak_mb": 300.0},
+            {"lesson": "02-b.ipynb", "seconds": 2.0, "peak_mb": 500.0}]
+    table = build.format_table(rows, "full")
+    assert table.splitlines()[-1].split()[-2:] == ["3.5", "500"]

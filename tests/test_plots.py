@@ -1,0 +1,116 @@
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib import font_manager
+
+from course_utils import plots
+from course_utils.characters import COURSE_CHARACTERS
+
+
+@pytest.fixture(autouse=True)
+def _style():
+    plots.use_course_style()
+    yield
+    plt.close("all")
+
+
+def test_bundled_font_covers_every_course_character():
+    from fontTools.ttLib import TTFont
+
+    cmap = TTFont(plots.cjk_font_path()).getBestCmap()
+    missing = [c for c in COURSE_CHARACTERS if ord(c) not in cmap]
+    assert not missing
+
+
+def test_cjk_titles_render_with_the_bundled_font():
+    fig, ax = plt.subplots()
+    text = ax.set_title("口 门 吗 妈")
+    fig.canvas.draw()
+    families = plt.rcParams["font.family"]
+    assert plots.CJK_FONT_FAMILY in families
+    found = font_manager.findfont(font_manager.FontProperties(family=plots.CJK_FONT_FAMILY),
+                                  fallback_to_default=False)
+    assert found == str(plots.cjk_font_path())
+    assert text.get_window_extent().width > 0
+
+
+def test_no_missing_glyph_warning_for_cjk(recwarn):
+    fig, ax = plt.subplots()
+    ax.set_title(COURSE_CHARACTERS)
+    fig.canvas.draw()
+    assert not [w for w in recwarn if "missing from font" in str(w.message)]
+
+
+def test_plot_history_any_metric_pair():
+    history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "top5": [0.5, 0.8],
+               "val_top5": [0.4, 0.7]}
+    fig = plots.plot_history(history, ["loss", "top5"])
+    ax_loss, ax_top5 = fig.axes
+    assert [line.get_label() for line in ax_top5.lines] == ["training", "validation"]
+    np.testing.assert_allclose(ax_top5.lines[1].get_ydata(), [0.4, 0.7])
+    assert ax_loss.get_xlabel() == "epoch"
+
+
+def test_plot_history_default_metrics_and_history_object():
+    class FakeHistory:
+        history = {"loss": [1.0], "accuracy": [0.3], "val_loss": [1.2]}
+
+    fig = plots.plot_history(FakeHistory())
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
+
+
+def test_plot_history_unknown_metric():
+    with pytest.raises(ValueError, match="no metric.*has"):
+        plots.plot_history({"loss": [1.0]}, ["accuracy"])
+    with pytest.raises(TypeError):
+        plots.plot_history({})
+
+
+def test_plot_characters_titles_are_class_names():
+    X = np.zeros((6, 8, 6, 1), np.uint8)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    fig = plots.plot_characters(X, y, ["口", "日", "木"], n=6, ncols=3)
+    titles = sorted(ax.get_title() for ax in fig.axes if ax.get_title())
+    assert titles == sorted(["口", "日", "木"] * 2)
+
+
+def test_plot_failed_predictions_most_confident_first():
+    X = np.zeros((4, 8, 6, 1), np.uint8)
+    y_true = np.array([0, 1, 2, 0])
+    y_prob = np.array([[0.9, 0.1, 0], [0.7, 0.3, 0], [0, 0.1, 0.9], [0.1, 0.85, 0.05]])
+    fig = plots.plot_failed_predictions(X, y_true, y_prob, ["口", "日", "木"])
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["日, not 口 (85%)", "口, not 日 (70%)"]
+
+
+def test_plot_failed_predictions_none_failed():
+    fig = plots.plot_failed_predictions(np.zeros((1, 4, 4)), [0], [[1.0, 0.0]], ["a", "b"])
+    assert fig.axes[0].texts[0].get_text() == "no failed predictions"
+
+
+def test_plot_image_grid_rejects_bad_input():
+    with pytest.raises(ValueError):
+        plots.plot_image_grid([])
+    with pytest.raises(ValueError, match="titles"):
+        plots.plot_image_grid(np.zeros((2, 4, 4)), ["one"])
+
+
+def test_confusion_matrix_clusters_confused_classes():
+    # classes 0 and 3 are confused with each other; clustering should put them side by side
+    y_true = np.array([0] * 10 + [1] * 10 + [2] * 10 + [3] * 10)
+    y_pred = y_true.copy()
+    y_pred[:4] = 3
+    y_pred[30:34] = 0
+    y_pred[10:12] = 2
+    order = plots.cluster_order(
+        np.array([[6, 0, 0, 4], [0, 8, 2, 0], [0, 0, 10, 0], [4, 0, 0, 6]]))
+    pos = {c: i for i, c in enumerate(order)}
+    assert abs(pos[0] - pos[3]) == 1
+    fig = plots.plot_confusion_matrix(y_true, y_pred, ["人", "大", "犬", "太"])
+    image = fig.axes[0].images[0].get_array()
+    assert image.shape == (4, 4) and np.allclose(image.sum(axis=1), 1)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert abs(labels.index("人") - labels.index("太")) == 1

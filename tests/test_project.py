@@ -1,0 +1,70 @@
+"""The project's own files agree with each other."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+from fontTools.ttLib import TTFont
+
+from course_utils.characters import COURSE_CHARACTERS
+from course_utils.plots import CJK_FONT_FAMILY, cjk_font_path
+from data_scripts import build_cjk_font, write_environment_yml
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+REPO_URL = PYPROJECT["project"]["urls"]["Repository"]
+
+
+def test_environment_yml_is_generated_from_pyproject():
+    expected = write_environment_yml.render(PYPROJECT)
+    assert (ROOT / "environment.yml").read_text() == expected, "run `make env-file`"
+    assert "  - keras>=3.5" in expected and "  - tensorflow>=2.16" in expected
+
+
+def test_every_dependency_has_a_lower_bound():
+    project = PYPROJECT["project"]
+    reqs = project["dependencies"] + sum(project["optional-dependencies"].values(), [])
+    for req in reqs:
+        assert ">=" in req.split(";")[0], f"{req} needs a lower bound"
+        assert "==" not in req.split(";")[0], f"{req}: exact pins belong in a lock file"
+
+
+def test_one_repository_url_everywhere():
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    repo = REPO_URL.removeprefix("https://github.com/")
+    for name in tracked:
+        path = ROOT / name
+        if path.suffix not in {".ipynb", ".yml", ".yaml", ".qmd", ".md", ".py", ".toml"}:
+            continue
+        for found in re.findall(r"github(?:usercontent)?\.com/([\w.-]+/[\w.-]+)", path.read_text()):
+            assert found == repo, f"{name} names {found}, not {repo} (pyproject.toml)"
+
+
+def test_font_script_subsets_and_renames(tmp_path):
+    out = tmp_path / "font.otf"
+    build_cjk_font.build(cjk_font_path(), out, "口日")
+    font = TTFont(out)
+    assert set(font.getBestCmap()) == {ord("口"), ord("日")}
+    assert font["name"].getDebugName(1) == CJK_FONT_FAMILY
+
+
+def test_font_script_rejects_a_font_without_the_face(tmp_path):
+    font = TTFont(cjk_font_path())
+    for record in font["name"].names:
+        if record.nameID == 1:
+            record.string = "Other Family"
+    font.save(tmp_path / "other.otf")
+    with pytest.raises(ValueError, match="no face named"):
+        build_cjk_font.build(tmp_path / "other.otf", tmp_path / "out.otf", "口")
+
+
+def test_shipped_font_and_licence_are_packaged():
+    assert len(COURSE_CHARACTERS) == len(set(COURSE_CHARACTERS)) == 55
+    assert (cjk_font_path().parent / "OFL.txt").read_text().count("SIL OPEN FONT LICENSE") == 1
+    package_data = PYPROJECT["tool"]["setuptools"]["package-data"]["course_utils"]
+    assert "fonts/*" in package_data

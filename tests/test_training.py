@@ -1,0 +1,137 @@
+import json
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from course_utils.training import cache_key, fit_or_load
+
+RNG = np.random.default_rng(0)
+X = RNG.random((32, 4)).astype("float32")
+Y = (X[:, 0] > 0.5).astype("int64")
+
+
+def make_model(units=8, lr=1e-2):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(units, activation="relu"),
+                              keras.layers.Dense(2)])
+    model.compile(keras.optimizers.Adam(lr),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+
+
+def fit(model, tmp_path, **kw):
+    settings = {"epochs": 2, "batch_size": 8, "cache_dir": tmp_path / "cache"} | kw
+    return fit_or_load(model, X, Y, name="net", **settings)
+
+
+def weights_of(model):
+    return [np.array(w) for w in model.get_weights()]
+
+
+def test_second_call_loads_the_same_weights_and_history(tmp_path):
+    first_model = make_model()
+    first = fit(first_model, tmp_path, validation_data=(X, Y))
+    again_model = make_model()
+    again = fit(again_model, tmp_path, validation_data=(X, Y))
+    assert not first.from_cache and again.from_cache
+    assert again.history == first.history and set(first.history) >= {"loss", "val_accuracy"}
+    for a, b in zip(weights_of(first_model), weights_of(again_model), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"model": lambda: make_model(units=9)},  # architecture
+        {"model": lambda: make_model(lr=1e-3)},  # optimizer setting
+        {"fit": {"epochs": 3}},
+        {"fit": {"batch_size": 4}},
+        {"fit": {"callbacks": [keras.callbacks.EarlyStopping(monitor="loss", patience=1)]}},
+        {"data": True},
+    ],
+    ids=["architecture", "learning-rate", "epochs", "batch-size", "callbacks", "data"],
+)
+def test_any_change_retrains_instead_of_loading_a_stale_entry(tmp_path, change):
+    fit(make_model(), tmp_path)
+    model = change.get("model", make_model)()
+    kw = change.get("fit", {})
+    if change.get("data"):
+        result = fit_or_load(model, X[::-1].copy(), Y[::-1].copy(), name="net", epochs=2,
+                             batch_size=8, cache_dir=tmp_path / "cache")
+    else:
+        result = fit(model, tmp_path, **kw)
+    assert not result.from_cache
+    assert len(list((tmp_path / "cache" / "net").iterdir())) == 2  # old entry kept, not reused
+
+
+def test_key_ignores_automatic_layer_names_and_callback_state():
+    es = keras.callbacks.EarlyStopping(monitor="loss", patience=2)
+    key = cache_key(make_model(), X, Y, epochs=1, callbacks=[es])
+    es.wait, es.best = 5, 0.1  # run state left by an earlier fit
+    assert cache_key(make_model(), X, Y, epochs=1, callbacks=[es]) == key  # dense_1, adam_1 ...
+    assert cache_key(make_model(), X, Y, epochs=1, callbacks=[es], verbose=2) == key
+
+
+def test_uncompiled_model_is_rejected(tmp_path):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="compile"):
+        fit_or_load(model, X, Y, name="net", epochs=1, cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "..", ".hidden"])
+def test_bad_names_are_rejected(tmp_path, name):
+    with pytest.raises(ValueError, match="plain folder name"):
+        fit_or_load(make_model(), X, Y, name=name, epochs=1, cache_dir=tmp_path)
+
+
+def test_damaged_entry_is_retrained_with_a_warning(tmp_path):
+    first = fit(make_model(), tmp_path)
+    (first.cache_folder / "model.weights.h5").write_bytes(b"not hdf5")
+    with pytest.warns(UserWarning, match="damaged cache entry"):
+        result = fit(make_model(), tmp_path)
+    assert not result.from_cache
+    assert fit(make_model(), tmp_path).from_cache  # the rewritten entry is good again
+
+
+def test_entry_whose_meta_names_another_key_is_not_loaded(tmp_path):
+    first = fit(make_model(), tmp_path)
+    meta = first.cache_folder / "meta.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "key": "something-else"}))
+    with pytest.warns(UserWarning, match="expected"):
+        assert not fit(make_model(), tmp_path).from_cache
+
+
+def test_interrupted_write_leaves_no_entry(tmp_path, monkeypatch):
+    model = make_model()
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model, "save_weights", fail)
+    with pytest.warns(UserWarning, match="could not write the training cache"):
+        fit(model, tmp_path)
+    leftovers = list((tmp_path / "cache" / "net").iterdir())
+    assert leftovers == []  # neither a half entry nor a temporary folder
+
+
+def test_unwritable_cache_folder_still_returns_a_trained_model(tmp_path):
+    # A file where the cache folder should be cannot be written by anyone, root included
+    # (chmod alone does not stop root, who runs CI here).
+    blocker = tmp_path / "cache"
+    blocker.write_text("I am a file")
+    model = make_model()
+    before = weights_of(model)
+    with pytest.warns(UserWarning, match="COURSE_HOME"):
+        history = fit(model, tmp_path)
+    assert len(history.history["loss"]) == 2 and not history.from_cache
+    assert any(not np.array_equal(a, b) for a, b in zip(before, weights_of(model), strict=True))
+
+
+def test_default_cache_dir_follows_course_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_HOME", str(tmp_path / "home"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        history = fit_or_load(make_model(), X, Y, name="net", epochs=1)
+    assert history.cache_folder.is_relative_to(tmp_path / "home" / "cache" / "models" / "net")
