@@ -54,11 +54,56 @@ def execute_notebook(src: str | os.PathLike, dst: str | os.PathLike) -> float:
     return seconds
 
 
+def _plain_markdown(text: str) -> str:
+    """Markdown without Quarto's ``:::`` fences; revealjs-only blocks (speaker notes) dropped."""
+    kept, stack = [], []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(":::") and stripped.strip(":").strip():
+            stack.append('when-format="revealjs"' in stripped)
+        elif stripped.startswith(":::") and stack:
+            stack.pop()
+        elif not any(stack):
+            kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def without_quarto_syntax(nb):
+    """A copy of a notebook as Quarto would show it on the web page, for plain exporters.
+
+    The front matter becomes a title and description, ``:::`` fences disappear, blocks shown
+    only in slides are dropped, and ``#|`` cell options are hidden.
+    """
+    import copy
+
+    import nbformat
+    import yaml
+
+    nb = copy.deepcopy(nb)
+    for i, cell in enumerate(nb.cells):
+        if i == 0 and cell.cell_type == "raw" and cell.source.startswith("---"):
+            meta = yaml.safe_load(cell.source.split("---")[1]) or {}
+            nb.cells[0] = nbformat.v4.new_markdown_cell(
+                f"# {meta.get('title', '')}\n\n*{meta.get('description', '')}*")
+        elif cell.cell_type == "markdown":
+            cell.source = _plain_markdown(cell.source)
+        elif cell.cell_type == "code":
+            lines = cell.source.splitlines()
+            cell.source = "\n".join(line for line in lines if not line.startswith("#|"))
+    nb.cells = [c for c in nb.cells if c.cell_type != "markdown" or c.source]
+    return nb
+
+
 def export_html(notebook: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Export an executed notebook to a standalone HTML page (images embedded)."""
+    """Export an executed notebook to a standalone HTML page (images embedded).
+
+    Quarto syntax is translated first (see :func:`without_quarto_syntax`).
+    """
+    import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(embed_images=True).from_filename(str(notebook))
+    nb = without_quarto_syntax(nbformat.read(notebook, as_version=4))
+    body, _ = HTMLExporter(embed_images=True).from_notebook_node(nb)
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     Path(dst).write_text(body, encoding="utf-8")
 

@@ -102,8 +102,10 @@ def plot_image_grid(
         raise ValueError(f"{n} images but {len(titles)} titles")
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * 1.35 * nrows),
-                             squeeze=False)
+    aspect = float(np.mean([np.shape(img)[0] / np.shape(img)[1] for img in images]))
+    title_room = 0.3 if titles is not None else 0.05  # inches above each image
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size * aspect + title_room)
+                                                    * nrows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:

@@ -63,3 +63,20 @@ def test_format_table_totals():
             {"lesson": "02-b.ipynb", "seconds": 2.0, "peak_mb": 500.0}]
     table = build.format_table(rows, "full")
     assert table.splitlines()[-1].split()[-2:] == ["3.5", "500"]
+
+
+def test_preview_translates_quarto_syntax():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_raw_cell('---\ntitle: "Kernels"\ndescription: "Slide it."\n---'),
+        nbformat.v4.new_markdown_cell(
+            '## A slide\n\n::: {.content-visible unless-format="revealjs"}\nWeb prose.\n:::\n'
+            '::: {.content-visible when-format="revealjs"}\n::: {.notes}\nSpeaker only.\n:::\n:::'),
+        nbformat.v4.new_markdown_cell('::: {.content-visible when-format="revealjs"}\nx\n:::'),
+        nbformat.v4.new_code_cell('#| fig-cap: "A figure."\nplot()'),
+    ]
+    plain = build.without_quarto_syntax(nb)
+    assert plain.cells[0].source == "# Kernels\n\n*Slide it.*"
+    assert plain.cells[1].source == "## A slide\n\nWeb prose."
+    assert len(plain.cells) == 3 and plain.cells[2].source == "plot()"
+    assert nb.cells[3].source.startswith("#|")  # the original is untouched
