@@ -68,6 +68,22 @@ def _plain_markdown(text: str) -> str:
     return "\n".join(kept).strip()
 
 
+def front_matter(nb) -> dict:
+    """The YAML front matter of a lesson: its first cell, raw, between two ``---`` lines.
+
+    Returns {} when the notebook has none.
+    """
+    import yaml
+
+    if not nb.cells or nb.cells[0].cell_type != "raw":
+        return {}
+    lines = nb.cells[0].source.splitlines()
+    if not lines or lines[0].strip() != "---" or "---" not in (x.strip() for x in lines[1:]):
+        return {}
+    end = next(i for i, line in enumerate(lines[1:], 1) if line.strip() == "---")
+    return yaml.safe_load("\n".join(lines[1:end])) or {}
+
+
 def without_quarto_syntax(nb):
     """A copy of a notebook as Quarto would show it on the web page, for plain exporters.
 
@@ -77,12 +93,11 @@ def without_quarto_syntax(nb):
     import copy
 
     import nbformat
-    import yaml
 
+    meta = front_matter(nb)
     nb = copy.deepcopy(nb)
     for i, cell in enumerate(nb.cells):
-        if i == 0 and cell.cell_type == "raw" and cell.source.startswith("---"):
-            meta = yaml.safe_load(cell.source.split("---")[1]) or {}
+        if i == 0 and meta:
             nb.cells[0] = nbformat.v4.new_markdown_cell(
                 f"# {meta.get('title', '')}\n\n*{meta.get('description', '')}*")
         elif cell.cell_type == "markdown":

@@ -80,3 +80,13 @@ def test_preview_translates_quarto_syntax():
     assert plain.cells[1].source == "## A slide\n\nWeb prose."
     assert len(plain.cells) == 3 and plain.cells[2].source == "plot()"
     assert nb.cells[3].source.startswith("#|")  # the original is untouched
+
+
+def test_front_matter_reads_only_the_first_raw_cell_block():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_raw_cell('---\ntitle: "A --- B"\norder: 2\n---\nnot yaml: [')]
+    assert build.front_matter(nb) == {"title": "A --- B", "order": 2}
+    nb.cells = [nbformat.v4.new_markdown_cell("---\ntitle: x\n---")]
+    assert build.front_matter(nb) == {}
+    nb.cells = [nbformat.v4.new_raw_cell("---\ntitle: never closed")]
+    assert build.front_matter(nb) == {}

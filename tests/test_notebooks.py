@@ -10,6 +10,8 @@ import nbformat
 import pytest
 import yaml
 
+from course_utils import build
+
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]-*.ipynb"))
 REPO_URL = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
@@ -23,7 +25,7 @@ def front_matter(nb) -> dict:
     assert first.cell_type == "raw", "the first cell must be a raw cell with YAML front matter"
     lines = first.source.splitlines()
     assert lines[0] == "---" and lines[1].strip(), "front matter starts with '---', then a key"
-    return yaml.safe_load(first.source.split("---")[1])
+    return build.front_matter(nb)
 
 
 def sidebar_files(items) -> list[str]:
