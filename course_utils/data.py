@@ -118,6 +118,7 @@ def load_image_folder(
     grayscale: bool = True,
     max_per_class: int | None = None,
     seed: int = 0,
+    ignore_other_classes: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Load ``<root>/<class>/<image>`` into arrays; safe for non-ASCII folder names (lesson 3).
 
@@ -128,6 +129,8 @@ def load_image_folder(
             training split's ``class_names``); default: the sub-folders, sorted.
         grayscale: one channel (True) or RGB.
         max_per_class: load at most this many images per class, drawn with ``seed``.
+        ignore_other_classes: load only ``class_names`` from a folder that has more classes
+            (for example 55 characters out of a 3,755-class export).
     Returns:
         ``X`` uint8 of shape (N, height, width, channels), ``y`` int labels of shape (N,),
         and the class names, where ``y == i`` means ``class_names[i]``.
@@ -140,7 +143,8 @@ def load_image_folder(
     if class_names is None:
         class_names = list(dirs)
     class_names = [_nfc(c) for c in class_names]
-    check_same_classes(class_names, list(dirs), where=str(root))
+    found = [c for c in dirs if c in set(class_names)] if ignore_other_classes else list(dirs)
+    check_same_classes(class_names, found, where=str(root))
     if image_size is None and len(class_names) > 0:
         raise ValueError("image_size=None cannot stack images of different sizes; give a size")
     rng = np.random.default_rng(seed)

@@ -1,0 +1,180 @@
+"""load_characters: choosing the source, generating and caching, and bad datasets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from course_utils import characters as ch
+from course_utils.config import data_dir
+from course_utils.characters import (
+    CLASS_NAMES,
+    COURSE_CHARACTERS,
+    generate_synthetic,
+    load_characters,
+)
+
+TINY = {"Train": (2, 1), "Test": (1, 1), "Messy": (1, 1)}
+
+
+@pytest.fixture
+def tiny_synthetic(monkeypatch):
+    """The smoke profile with two writers for Train and one for Test and Messy."""
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    monkeypatch.setitem(ch.SYNTHETIC_WRITERS, "smoke", TINY)
+    monkeypatch.setattr(ch, "KAGGLE_INPUT", ch.Path("/nonexistent/kaggle/input"))
+
+
+def write_dataset(root, splits=("Train", "Test"), classes=COURSE_CHARACTERS, per_class=1):
+    for split in splits:
+        for i, c in enumerate(classes):
+            (root / split / c).mkdir(parents=True, exist_ok=True)
+            for k in range(per_class):
+                img = np.full((30 + k, 20), 255, np.uint8)
+                img[5:25, 8:12] = i  # a different grey bar per class
+                Image.fromarray(img).save(root / split / c / f"{k}.png")
+    return root
+
+
+def test_generate_layout_counts_manifest_and_determinism(tmp_path):
+    writers = {"Train": (3, 1), "Test": (2, 1), "Messy": (1, 1)}
+    a = generate_synthetic(tmp_path / "a", writers, "人口啖", seed=5, processes=2, progress=False)
+    b = generate_synthetic(tmp_path / "b", writers, "人口啖", seed=5, processes=1, progress=False)
+    assert sorted(p.name for p in (a / "Train" / "人").iterdir()) == [
+        "train-0001.png", "train-0002.png", "train-0003.png"]
+    assert len(list((a / "Train" / "啖").iterdir())) == 1  # a rare character
+    manifest = json.loads((a / "dataset.json").read_text())
+    assert manifest["images"] == {"Train": 7, "Test": 5, "Messy": 3}
+    for path in a.rglob("*.png"):
+        assert path.read_bytes() == (b / path.relative_to(a)).read_bytes()
+    c = generate_synthetic(tmp_path / "c", writers, "人口啖", seed=6, processes=1, progress=False)
+    assert (c / "Test/人/test-0001.png").read_bytes() != (a / "Test/人/test-0001.png").read_bytes()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_interrupted_generation_leaves_old_data_and_no_partial_folder(tmp_path, monkeypatch):
+    root = generate_synthetic(tmp_path / "s", TINY, "人", processes=1, progress=False)
+    before = (root / "dataset.json").read_text()
+
+    def interrupt(new, target):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ch, "_replace_folder", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        generate_synthetic(root, TINY, "人", seed=9, processes=1, progress=False)
+    assert (root / "dataset.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+
+
+def test_unknown_character_fails_before_writing(tmp_path):
+    with pytest.raises(KeyError, match="no stroke data"):
+        generate_synthetic(tmp_path / "s", TINY, "人😀", processes=1, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_synthetic_generates_once_then_uses_the_cache(tiny_synthetic, capsys):
+    X, y, names = load_characters("train")
+    out = capsys.readouterr().out
+    assert "generating 218 synthetic handwritten characters" in out
+    assert "train: 108 images of 55 characters at 80×60 from synthetic handwriting" in out
+    assert X.shape == (108, 80, 60, 1) and X.dtype == np.uint8
+    assert names == CLASS_NAMES == sorted(COURSE_CHARACTERS)
+    assert np.bincount(y, minlength=55).tolist() == [1 if c in "啖囡" else 2 for c in names]
+    X2, y2, _ = load_characters("train")
+    assert "from the array cache" in capsys.readouterr().out
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(y, y2)
+
+
+def test_older_generator_version_is_regenerated_not_mixed(tiny_synthetic, capsys):
+    load_characters("test")
+    root = ch.synthetic_root("smoke")
+    manifest = json.loads((root / "dataset.json").read_text())
+    manifest["generator_version"] = 0
+    (root / "dataset.json").write_text(json.dumps(manifest))
+    (root / "Test" / "人" / "test-0001.png").write_bytes(b"stale")
+    capsys.readouterr()
+    X, _, _ = load_characters("test")
+    out = capsys.readouterr().out
+    assert "made by generator version 0" in out and "regenerating" in out
+    assert "from the images" in out  # the array cache of the old set is not reused
+    assert (root / "Test" / "人" / "test-0001.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(X) == 55
+
+
+def test_course_data_dir_wins_and_messy_falls_back_to_synthetic(
+    tiny_synthetic, tmp_path, monkeypatch, capsys
+):
+    root = write_dataset(tmp_path / "mydata")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(root))
+    X, y, _ = load_characters("test")
+    assert f"from the folder {root} (from $COURSE_DATA_DIR)" in capsys.readouterr().out
+    assert len(X) == 55 and X[y == 0].std() > 0
+    X, _, _ = load_characters("messy")
+    assert "no Messy split: using the synthetic beginners" in capsys.readouterr().out
+    assert len(X) == 55
+
+
+def test_real_subset_under_data_root_beats_kaggle(tiny_synthetic, tmp_path, monkeypatch, capsys):
+    kaggle = tmp_path / "kaggle"
+    write_dataset(kaggle / "casia-hwdb" / "export", classes=COURSE_CHARACTERS + "的")
+    monkeypatch.setattr(ch, "KAGGLE_INPUT", kaggle)
+    X, _, names = load_characters("train")  # extra classes in the export are left out
+    assert "from the Kaggle input" in capsys.readouterr().out and len(names) == 55
+    write_dataset(data_dir() / ch.REAL_SUBSET, per_class=2)
+    X, _, _ = load_characters("train")
+    assert "from the real CASIA subset" in capsys.readouterr().out and len(X) == 110
+
+
+def test_changed_files_are_reloaded_not_served_from_the_cache(tiny_synthetic, tmp_path,
+                                                              monkeypatch, capsys):
+    root = write_dataset(tmp_path / "d")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(root))
+    load_characters("train")
+    Image.fromarray(np.zeros((30, 20), np.uint8)).save(root / "Train" / "人" / "0.png")
+    capsys.readouterr()
+    X, y, names = load_characters("train")
+    assert "from the images" in capsys.readouterr().out
+    assert X[y == names.index("人")].max() == 0
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("missing", "does not exist. Fix the path"),
+    ("no_test", "has no Test folder"),
+    ("class_missing_in_test", r"missing \['人'\]"),
+    ("empty_class", "has no images; remove it or add images"),
+    ("zero_byte", "cannot read image .*0.png"),
+])
+def test_bad_datasets_say_what_to_do(tiny_synthetic, tmp_path, monkeypatch, damage, message):
+    root = write_dataset(tmp_path / "d")
+    if damage == "missing":
+        root = tmp_path / "nowhere"
+    elif damage == "no_test":
+        import shutil
+
+        shutil.rmtree(root / "Test")
+    elif damage == "class_missing_in_test":
+        import shutil
+
+        shutil.rmtree(root / "Test" / "人")
+    elif damage == "empty_class":
+        (root / "Test" / "人" / "0.png").unlink()
+    elif damage == "zero_byte":
+        (root / "Test" / "人" / "0.png").write_bytes(b"")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(root))
+    with pytest.raises((FileNotFoundError, ValueError), match=message):
+        load_characters("test")
+
+
+def test_partial_real_subset_is_reported(tiny_synthetic):
+    (data_dir() / ch.REAL_SUBSET / "Train").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="fetch_casia"):
+        load_characters("train")
+
+
+def test_unknown_split():
+    with pytest.raises(ValueError, match="split must be one of"):
+        load_characters("validation")
