@@ -15,7 +15,7 @@ help:
 	@echo "make setup    create .venv and install the course package with its dependencies"
 	@echo "make course   set up, execute every lesson (COURSE_PROFILE=$(COURSE_PROFILE)) into build/, export HTML, render with Quarto if installed"
 	@echo "make test     set up, lint, unit tests, then every lesson under nbval in the smoke profile"
-	@echo "make bench    time each lesson and its peak memory (COURSE_PROFILE=smoke make bench for a quick one)"
+	@echo "make bench    time the data generation and loading, then each lesson and its peak memory (COURSE_PROFILE=smoke make bench for a quick one)"
 	@echo "make preview  execute every lesson into build/ and export HTML previews (no Quarto needed)"
 	@echo "make render   render the website and slides with Quarto"
 	@echo "make lab      open JupyterLab on the lessons"
@@ -48,6 +48,7 @@ notebooks: setup
 		--nbval-cell-timeout=600 -n 2 --dist loadscope -p no:cacheprovider -q
 
 bench: setup
+	$(BIN)/python -m data_scripts.bench_data
 	$(BIN)/python -m course_utils.build bench
 
 render:

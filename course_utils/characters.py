@@ -59,21 +59,42 @@ MANIFEST = "dataset.json"
 # --------------------------------------------------------------------------- generation
 
 
+def _style(split: str, writer: int, seed: int):
+    from .handwriting import sample_writer
+
+    rng = np.random.default_rng([seed, _SPLIT_CODE[split], writer])
+    return sample_writer(rng, beginner=split == "Messy")
+
+
+def _render(char: str, split: str, writer: int, seed: int, style) -> np.ndarray:
+    from .handwriting import render_character
+
+    rng = np.random.default_rng([seed, _SPLIT_CODE[split], writer, ord(char)])
+    return render_character(char, style, rng)
+
+
 def _render_writer(task: tuple) -> tuple[str, int, int]:
     """Render and save every character of one synthetic writer (runs in a worker)."""
-    from . import handwriting as hw
-
-    folder, split, writer, chars, seed = task
-    code = _SPLIT_CODE[split]
-    style = hw.sample_writer(np.random.default_rng([seed, code, writer]), split == "Messy")
     from PIL import Image
 
+    folder, split, writer, chars, seed = task
+    style = _style(split, writer, seed)
     for char in chars:
-        rng = np.random.default_rng([seed, code, writer, ord(char)])
-        img = hw.render_character(char, style, rng)
         path = Path(folder) / split / char / f"{split.lower()}-{writer:04d}.png"
-        Image.fromarray(img).save(path, compress_level=1)
+        Image.fromarray(_render(char, split, writer, seed, style)).save(path, compress_level=1)
     return split, writer, len(chars)
+
+
+def writer_samples(chars: str, writers, split: str = "Train", seed: int = SEED) -> list:
+    """Synthetic images of ``chars`` by writers numbered ``writers`` (from 1), writer by
+    writer: exactly the images ``generate_synthetic`` writes for them, rendered in memory."""
+    if split not in _SPLIT_CODE:
+        raise ValueError(f"split must be one of {list(_SPLIT_CODE)}, got {split!r}")
+    out = []
+    for writer in writers:
+        style = _style(split, writer, seed)
+        out += [_render(char, split, writer, seed, style) for char in chars]
+    return out
 
 
 def synthetic_plan(writers: dict, characters: str = COURSE_CHARACTERS) -> dict[str, dict]:
@@ -109,7 +130,8 @@ def generate_synthetic(
         strokes(char)  # fail early, with the renderer's message, on an unknown character
     root = Path(root)
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = root.with_name(f".{root.name}.partial-{uuid.uuid4().hex[:8]}")
+    _remove_abandoned(root)
+    tmp = root.with_name(f".{root.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     tasks = []
     for split, (n_all, n_rare) in writers.items():
         for char in characters:
@@ -142,6 +164,18 @@ def generate_synthetic(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root
+
+
+def _remove_abandoned(root: Path) -> None:
+    """Delete unfinished folders left by generations that were killed (their process is gone)."""
+    for folder in root.parent.glob(f".{root.name}.partial-*"):
+        pid = folder.name.rsplit(".partial-", 1)[1].split("-")[0]
+        try:
+            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, PermissionError):
+            pass  # not our naming, or another user's live process
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ GENERATOR_VERSION = 1
 _EM = 1024.0  # the medians live in a 1024-unit em box, y pointing up, baseline at -124
 _TOP = 900.0
 _SUPERSAMPLE = 3  # draw large, then shrink: smooth anti-aliased edges
+BEGINNER_K = 1.3  # how much more beginners stray, stretch, turn and bend
 
 
 @functools.cache
@@ -78,13 +79,15 @@ class WriterStyle:
     wobble: float  # amplitude of the hand's tremble
     jitter: float  # how far a stroke strays from its place
     distortion: float  # how much a stroke's own length and angle vary
+    warp: float  # how far the whole character bends out of shape (smooth, not per stroke)
+    cursive: float  # chance that the pen stays down between two strokes (a thin join)
     height: float  # typical image height in pixels
     beginner: bool = False
 
 
 def sample_writer(rng: np.random.Generator, beginner: bool = False) -> WriterStyle:
     """Draw a writer's style. Beginners stray further and keep proportions less well."""
-    k = 1.6 if beginner else 1.0  # beginners stray further and distort more ...
+    k = BEGINNER_K if beginner else 1.0  # beginners stray further and distort more ...
     tremble = 1.3 if beginner else 1.0  # ... but their hand shakes only a little more
     return WriterStyle(
         slant=float(rng.normal(0.0, 0.12 * k)),
@@ -94,8 +97,10 @@ def sample_writer(rng: np.random.Generator, beginner: bool = False) -> WriterSty
         taper=float(rng.uniform(0.0, 0.8)),
         ink=int(rng.integers(0, 90)),
         wobble=float(rng.uniform(0.002, 0.008) * tremble),
-        jitter=float(rng.uniform(0.015, 0.040) * k),
-        distortion=float(rng.uniform(0.06, 0.16) * k),
+        jitter=float(rng.uniform(0.03, 0.07) * k),
+        distortion=float(rng.uniform(0.10, 0.22) * k),
+        warp=float(rng.uniform(0.02, 0.06) * k),
+        cursive=float(rng.uniform(0.0, 0.6)),
         height=float(rng.uniform(60, 120)),
         beginner=beginner,
     )
@@ -129,6 +134,18 @@ def _tremble(n: int, amplitude: float, rng: np.random.Generator) -> np.ndarray:
     return amplitude * waves / np.sqrt(3)
 
 
+def _warp(rng: np.random.Generator, amplitude: float):
+    """A smooth random bend of the plane: two low-frequency waves per axis."""
+    freqs = rng.uniform(0.4, 1.4, size=(2, 2, 2)) * rng.choice([-1, 1], size=(2, 2, 2))
+    phases = rng.uniform(0, 2 * np.pi, size=(2, 2))
+
+    def bend(xy: np.ndarray) -> np.ndarray:
+        waves = np.sin(2 * np.pi * np.einsum("nd,awd->naw", xy, freqs) + phases)
+        return xy + amplitude * waves.sum(axis=2) / np.sqrt(2)
+
+    return bend
+
+
 def _place_strokes(char: str, style: WriterStyle, rng: np.random.Generator) -> list[np.ndarray]:
     """The strokes of one sample: the writer's habits plus this sample's own variation."""
     slant = style.slant + rng.normal(0, 0.03)
@@ -146,6 +163,8 @@ def _place_strokes(char: str, style: WriterStyle, rng: np.random.Generator) -> l
         xy = _smooth(_resample(xy, 0.02))
         xy = xy + _tremble(len(xy), style.wobble, rng)
         placed.append(xy)
+    bend = _warp(rng, style.warp)
+    placed = [bend(xy) for xy in placed]
 
     allxy = np.vstack(placed)
     mid = (allxy.min(axis=0) + allxy.max(axis=0)) / 2
@@ -189,6 +208,16 @@ def render_character(
         widths = np.maximum(2 * radii[:-1], 1).astype(int)
         for (p, q), w in zip(zip(pts[:-1], pts[1:], strict=True), widths, strict=True):
             draw.line((*p, *q), fill=grey, width=int(w))
+    # Cursive joins: the pen stays on the paper from one stroke's end to the next's start.
+    for a, b in zip(placed[:-1], placed[1:], strict=True):
+        gap = np.hypot(*(b[0] - a[-1]))
+        if rng.random() < style.cursive and gap < 0.6:
+            t = np.linspace(0, 1, 12)[:, None]
+            bow = (a[-1] + b[0]) / 2 + rng.normal(0, 0.05, size=2)
+            curve = (1 - t) ** 2 * a[-1] + 2 * (1 - t) * t * bow + t**2 * b[0]
+            pts = (curve - lo) * scale + pad
+            width = max(1, int(radius_full * 0.7))
+            draw.line([tuple(p) for p in pts], fill=int(min(ink + 50, 220)), width=width)
 
     small = canvas.resize(
         (max(1, round(size[0] / _SUPERSAMPLE)), max(1, round(size[1] / _SUPERSAMPLE))),

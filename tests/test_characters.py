@@ -9,13 +9,13 @@ import pytest
 from PIL import Image
 
 from course_utils import characters as ch
-from course_utils.config import data_dir
 from course_utils.characters import (
     CLASS_NAMES,
     COURSE_CHARACTERS,
     generate_synthetic,
     load_characters,
 )
+from course_utils.config import data_dir
 
 TINY = {"Train": (2, 1), "Test": (1, 1), "Messy": (1, 1)}
 
@@ -178,3 +178,14 @@ def test_partial_real_subset_is_reported(tiny_synthetic):
 def test_unknown_split():
     with pytest.raises(ValueError, match="split must be one of"):
         load_characters("validation")
+
+
+def test_folders_of_killed_generations_are_cleaned_up(tmp_path):
+    dead = tmp_path / ".s.partial-999999999-abcd1234"  # no process has this id
+    (dead / "Train" / "人").mkdir(parents=True)
+    import os
+
+    alive = tmp_path / f".s.partial-{os.getpid()}-abcd1234"  # a generation still running
+    alive.mkdir()
+    generate_synthetic(tmp_path / "s", TINY, "人", processes=1, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, "s"]
