@@ -145,7 +145,8 @@ def generate_synthetic(
     processes = processes or min(os.cpu_count() or 1, 8)
     try:
         with _worker_pool(processes) as pool:
-            bar = tqdm(total=total, unit="img", desc="synthetic handwriting", disable=not progress)
+            quiet = {} if progress else {"disable": True}  # else TQDM_DISABLE decides
+            bar = tqdm(total=total, unit="img", desc="synthetic handwriting", **quiet)
             for _, _, n in pool.imap_unordered(_render_writer, tasks, chunksize=4):
                 bar.update(n)
             bar.close()

@@ -66,7 +66,7 @@ def evaluate(model, X, y, from_logits):
 def measure() -> tuple[str, dict]:
     from course_utils import setup
     from course_utils.characters import find_characters, load_characters
-    from course_utils.data import stratified_split
+    from course_utils.data import image_sizes, stratified_split
     from course_utils.evaluation import most_confused_pairs
     from course_utils.handwriting import GENERATOR_VERSION
     from course_utils.models import character_cnn, logistic_regression
@@ -103,6 +103,13 @@ def measure() -> tuple[str, dict]:
     pairs = most_confused_pairs(y_test, results[("CNN", "Test")]["pred"], names, n=10)
     pair_text = ", ".join(f"{t}→{p} ({c})" for t, p, c in pairs.itertuples(index=False))
     source = find_characters()
+    sizes = image_sizes(source.root / "Train")
+    low, high = sizes.height.quantile([0.05, 0.95])
+    size_text = (
+        f"Train images before resizing: height {sizes.height.mean():.0f} px on average (90% "
+        f"between {low:.0f} and {high:.0f}), width {sizes.width.mean():.0f} px; "
+        f"{(sizes.height > sizes.width).mean():.0%} are taller than wide."
+    )
     table = "\n".join([
         f"Measured by `data_scripts/measure_realism.py` on {source.label.split(' in ')[0]} "
         f"(generator version {GENERATOR_VERSION}, profile `{profile.name}`, seed 42 for the "
@@ -118,6 +125,8 @@ def measure() -> tuple[str, dict]:
         *(f"| {k} | {'yes' if v else '**no**'} |" for k, v in checks.items()),
         "",
         f"Most confused pairs of the CNN on Test (true→predicted, count): {pair_text}.",
+        "",
+        size_text,
     ])
     return table, checks
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from course_utils import handwriting as hw
 from course_utils.characters import COURSE_CHARACTERS
@@ -61,19 +60,15 @@ def test_images_vary_in_size_and_are_taller_than_wide_on_average():
     assert heights.max() - heights.min() > 30
 
 
-def _mean_spread(beginner: bool, char: str = "木") -> float:
-    """Average distance of samples to their mean image, at a common size."""
-    images = [
-        np.asarray(Image.fromarray(sample(char, writer=w, beginner=beginner)).resize((30, 40)),
-                   dtype=float)
-        for w in range(30)
-    ]
-    stack = np.stack(images)
-    return float(np.abs(stack - stack.mean(axis=0)).mean())
+def test_beginners_stray_stretch_and_bend_more():
+    def mean(field, beginner):
+        styles = [hw.sample_writer(np.random.default_rng(i), beginner) for i in range(300)]
+        return np.mean([getattr(st, field) for st in styles])
 
-
-def test_beginners_write_less_consistently_than_regular_writers():
-    assert _mean_spread(beginner=True) > 1.1 * _mean_spread(beginner=False)
+    for field in ("jitter", "distortion", "warp"):
+        ratio = mean(field, True) / mean(field, False)
+        assert ratio == pytest.approx(hw.BEGINNER_K, rel=0.01), field
+    assert mean("pen", True) == pytest.approx(mean("pen", False))  # same pens
 
 
 def test_a_writer_keeps_a_style():
