@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,6 +162,8 @@ def generate_synthetic(
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
+        if _same_settings(_read_manifest(root), manifest):
+            return root  # another process finished the same dataset meanwhile: keep theirs
         _replace_folder(tmp, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -211,6 +214,13 @@ def _replace_folder(new: Path, target: Path) -> None:
             raise
 
 
+_SETTINGS = ("generator_version", "seed", "writers", "characters")
+
+
+def _same_settings(found: dict | None, wanted: dict) -> bool:
+    return found is not None and all(found.get(k) == wanted[k] for k in _SETTINGS)
+
+
 def _read_manifest(root: Path) -> dict | None:
     try:
         return json.loads((root / MANIFEST).read_text())
@@ -236,7 +246,7 @@ def ensure_synthetic(profile: str | None = None, progress: bool = True) -> Path:
     wanted = {"generator_version": GENERATOR_VERSION, "seed": SEED,
               "writers": {k: list(v) for k, v in writers.items()},
               "characters": COURSE_CHARACTERS}
-    if manifest is not None and all(manifest.get(k) == v for k, v in wanted.items()):
+    if _same_settings(manifest, wanted):
         return root
     if root.exists():
         found = (manifest or {}).get("generator_version", "unknown")
@@ -339,7 +349,7 @@ def _cached_load(folder: Path, fingerprint: str, image_size, max_per_class) -> t
                     max_per_class, CLASS_NAMES]).encode(), digest_size=12,
     ).hexdigest()
     path = cache_dir() / "arrays" / f"{folder.name.lower()}-{key}.npz"
-    with contextlib.suppress(OSError, ValueError, KeyError, EOFError):
+    with contextlib.suppress(OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         with np.load(path) as cached:
             return cached["X"], cached["y"], True
     X, y, _ = load_image_folder(folder, image_size, CLASS_NAMES, max_per_class=max_per_class,

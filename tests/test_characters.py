@@ -189,3 +189,22 @@ def test_folders_of_killed_generations_are_cleaned_up(tmp_path):
     alive.mkdir()
     generate_synthetic(tmp_path / "s", TINY, "人", processes=1, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, "s"]
+
+
+def test_a_damaged_array_cache_is_rebuilt(tiny_synthetic, capsys):
+    load_characters("messy")
+    (cached,) = (data_dir().parent / "cache" / "arrays").glob("messy-*.npz")
+    cached.write_bytes(b"not an npz")
+    capsys.readouterr()
+    X, _, _ = load_characters("messy")
+    assert "from the images" in capsys.readouterr().out and len(X) == 55
+
+
+def test_a_finished_dataset_of_another_process_is_kept(tmp_path, monkeypatch):
+    root = generate_synthetic(tmp_path / "s", TINY, "人", processes=1, progress=False)
+    theirs = json.loads((root / "dataset.json").read_text())["id"]
+    generate_synthetic(root, TINY, "人", processes=1, progress=False)  # same settings
+    assert json.loads((root / "dataset.json").read_text())["id"] == theirs
+    generate_synthetic(root, TINY, "人", seed=3, processes=1, progress=False)  # other settings
+    assert json.loads((root / "dataset.json").read_text())["id"] != theirs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]

@@ -114,3 +114,18 @@ def test_realism_writes_only_between_the_markers(tmp_path, monkeypatch):
     monkeypatch.setattr(measure_realism, "measure", lambda: ("| t |", {"bar": False}))
     with pytest.raises(SystemExit, match="not met"):
         measure_realism.main([])
+
+
+def test_make_synthetic_cli(tmp_path, monkeypatch, capsys):
+    from data_scripts import make_synthetic
+
+    monkeypatch.setitem(ch.SYNTHETIC_WRITERS, "smoke", {"Train": (1, 1), "Test": (1, 1),
+                                                        "Messy": (1, 1)})
+    make_synthetic.main(["--profile", "smoke", "--out", str(tmp_path / "s"), "--seed", "3",
+                         "--processes", "1"])
+    assert "55 Train, 55 Test, 55 Messy images" in capsys.readouterr().out
+    assert len(list((tmp_path / "s" / "Messy").rglob("*.png"))) == 55
+    make_synthetic.main(["--profile", "smoke"])  # the course's own set, in COURSE_HOME
+    assert (ch.synthetic_root("smoke") / "dataset.json").is_file()
+    with pytest.raises(SystemExit):
+        make_synthetic.main(["--seed", "3"])
