@@ -37,6 +37,19 @@ COURSE_CHARACTERS = (
 )
 #: The two characters with fewer samples in the real subset (about 240 and 60 per split).
 RARE_CHARACTERS = "啖囡"
+#: Components that some course characters contain, for lesson 5's multi-label model: each
+#: component maps to the characters in which it is drawn as a visible part. A character may
+#: contain several (啖: 口 and 火) or none (山).
+COMPONENTS = {
+    "口": "口吠哭啖吗问",
+    "木": "木林森本闲",
+    "人": "人从众闪",
+    "日": "日明",
+    "月": "月朋明肤",
+    "女": "女囡妈",
+    "门": "门闪问闲",
+    "火": "火炎啖",
+}
 #: Label order used everywhere: the characters sorted by code point.
 CLASS_NAMES = sorted(COURSE_CHARACTERS)
 
@@ -121,7 +134,7 @@ def generate_synthetic(
     ``writers`` maps split → (writers, writers of the rare characters); default: the
     current profile's sizes. The same seed gives the same images.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from .config import get_profile
     from .handwriting import GENERATOR_VERSION, strokes

@@ -66,9 +66,18 @@ def check_same_classes(expected: Sequence[str], found: Sequence[str], where: str
         )
 
 
-def count_images(root: str | os.PathLike) -> pd.Series:
-    """Number of image files per class, indexed by class name."""
-    counts = {name: len(_image_files(d)) for name, d in _class_dirs(root).items()}
+def _selected(root, class_names: Sequence[str] | None) -> dict[str, Path]:
+    dirs = _class_dirs(root)
+    if class_names is None:
+        return dirs
+    wanted = [_nfc(c) for c in class_names]
+    check_same_classes(wanted, [c for c in dirs if c in set(wanted)], where=str(root))
+    return {c: dirs[c] for c in wanted}
+
+
+def count_images(root: str | os.PathLike, class_names: Sequence[str] | None = None) -> pd.Series:
+    """Number of image files per class, indexed by class name (only ``class_names`` if given)."""
+    counts = {name: len(_image_files(d)) for name, d in _selected(root, class_names).items()}
     return pd.Series(counts, name="images").rename_axis("class")
 
 
@@ -83,10 +92,13 @@ def _open_image(path: Path) -> Image.Image:
     return img
 
 
-def image_sizes(root: str | os.PathLike) -> pd.DataFrame:
-    """One row per image: ``class``, ``file``, ``height``, ``width`` (reads headers only)."""
+def image_sizes(root: str | os.PathLike, class_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per image: ``class``, ``file``, ``height``, ``width`` (reads headers only).
+
+    ``class_names`` limits the table to those classes (for a folder with more classes).
+    """
     rows = []
-    for name, folder in _class_dirs(root).items():
+    for name, folder in _selected(root, class_names).items():
         for path in _image_files(folder):
             try:
                 with Image.open(path) as img:

@@ -46,3 +46,29 @@ def character_cnn(num_classes: int = 55, input_shape=(80, 60, 1)):
         ],
         name="character_cnn",
     )
+
+
+def train_classifier(model, X_train, y_train, X_val, y_val, *, name, from_logits, profile,
+                     verbose=0):
+    """Lesson 4's training recipe, shared by every lesson that trains a character classifier.
+
+    Adam; sparse categorical cross-entropy (``from_logits=True`` when the model outputs
+    logits); accuracy and top-5 accuracy; early stopping on validation accuracy that
+    restores the best epoch's weights. Trained once through ``fit_or_load`` under ``name``,
+    then reloaded whenever the model, the data and these settings are unchanged.
+    """
+    from .training import fit_or_load
+
+    keras = import_keras_quietly()
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
+    )
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_accuracy", patience=profile.patience, restore_best_weights=True
+    )
+    return fit_or_load(
+        model, X_train, y_train, name=name, validation_data=(X_val, y_val),
+        epochs=profile.epochs, batch_size=64, callbacks=[stop], verbose=verbose,
+    )

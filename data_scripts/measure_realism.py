@@ -28,29 +28,6 @@ README = Path(__file__).with_name("README.md")
 START, END = "<!-- realism:start -->", "<!-- realism:end -->"
 
 
-def train(model, name, from_logits, data, profile):
-    from course_utils.config import import_keras_quietly
-    from course_utils.training import fit_or_load
-
-    keras = import_keras_quietly()
-    X_train, y_train, X_val, y_val = data
-    model.compile(
-        optimizer="adam",
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
-        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
-    )
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_accuracy", patience=profile.patience, restore_best_weights=True
-    )
-    start = time.perf_counter()
-    history = fit_or_load(
-        model, X_train, y_train, name=name, validation_data=(X_val, y_val),
-        epochs=profile.epochs, batch_size=64, callbacks=[stop],
-    )
-    seconds = time.perf_counter() - start
-    return history, seconds
-
-
 def evaluate(model, X, y, from_logits):
     from course_utils.evaluation import top_k_accuracy
 
@@ -69,20 +46,23 @@ def measure() -> tuple[str, dict]:
     from course_utils.data import image_sizes, stratified_split
     from course_utils.evaluation import most_confused_pairs
     from course_utils.handwriting import GENERATOR_VERSION
-    from course_utils.models import character_cnn, logistic_regression
+    from course_utils.models import character_cnn, logistic_regression, train_classifier
 
     profile = setup()
     X, y, names = load_characters("train")
     X_test, y_test, _ = load_characters("test")
     X_messy, y_messy, _ = load_characters("messy")
     X_train, X_val, y_train, y_val = stratified_split(X, y, 0.2, seed=42)
-    data = (X_train, y_train, X_val, y_val)
+    data = (X_train, y_train, X_val, y_val)  # train_classifier's argument order
 
     rows, results = [], {}
     for label, build, logits in [("logistic regression", logistic_regression, False),
                                  ("CNN", character_cnn, True)]:
         model = build(len(names))
-        history, seconds = train(model, label.replace(" ", "_"), logits, data, profile)
+        start = time.perf_counter()
+        history = train_classifier(model, *data, name=label.replace(" ", "_"),
+                                   from_logits=logits, profile=profile)
+        seconds = time.perf_counter() - start
         epochs = len(history.history["loss"])
         for split, (Xs, ys) in {"Test": (X_test, y_test), "Messy": (X_messy, y_messy)}.items():
             r = evaluate(model, Xs, ys, logits)

@@ -109,3 +109,10 @@ def test_stratified_split_rejects_bad_fraction(kwargs):
 def test_stratified_split_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="rows"):
         data.stratified_split(np.zeros((10, 1)), np.zeros(9))
+
+
+def test_counts_and_sizes_of_chosen_classes_only(image_folder):
+    assert data.count_images(image_folder, ["木", "口"]).to_dict() == {"木": 4, "口": 4}
+    assert set(data.image_sizes(image_folder, ["日"])["class"]) == {"日"}
+    with pytest.raises(ValueError, match="missing"):
+        data.count_images(image_folder, ["森"])
