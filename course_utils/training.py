@@ -142,7 +142,16 @@ def _try_load(model, folder: Path, key: str):
     return data
 
 
-def _save(model, folder: Path, key: str, data: dict, seconds: float) -> None:
+def _saved_key(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "meta.json").read_text())["key"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _save(model, folder: Path, key: str, data: dict, seconds: float, replace: bool) -> None:
+    """Write an entry atomically. ``replace=False``: an entry with the same key that another
+    process wrote while we trained is kept; ``True``: what is there (damaged) is replaced."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
@@ -150,9 +159,15 @@ def _save(model, folder: Path, key: str, data: dict, seconds: float) -> None:
         (tmp / "history.json").write_text(json.dumps(data))
         meta = {"key": key, "epochs": len(next(iter(data.values()), [])), "seconds": seconds}
         (tmp / "meta.json").write_text(json.dumps(meta))
+        if not replace and _saved_key(folder) == key:
+            return  # another process saved this very run meanwhile: keep theirs
         if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)  # readers see a complete entry or none
+            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.replace(tmp, folder)  # readers see a complete entry or none
+        except OSError:
+            if replace or _saved_key(folder) != key:  # else: lost a race to an identical run
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -190,6 +205,7 @@ def fit_or_load(
     key = cache_key(model, x, y, validation_data, **fit_kwargs)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "models"
     folder = root / name / key
+    found = (folder / "meta.json").is_file()  # an entry that fails to load gets replaced
     data = _try_load(model, folder, key)
     if data is not None:
         print(f"{name}: loaded the cached training run ({len(data['loss'])} epochs) from {folder}")
@@ -199,7 +215,7 @@ def fit_or_load(
     seconds = time.perf_counter() - start
     data = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     try:
-        _save(model, folder, key, data, seconds)
+        _save(model, folder, key, data, seconds, replace=found)
         where = f"cached in {folder}"
     except OSError as e:
         where = "not cached"

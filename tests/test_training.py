@@ -135,3 +135,18 @@ def test_default_cache_dir_follows_course_home(tmp_path, monkeypatch):
         warnings.simplefilter("error", UserWarning)
         history = fit_or_load(make_model(), X, Y, name="net", epochs=1)
     assert history.cache_folder.is_relative_to(tmp_path / "home" / "cache" / "models" / "net")
+
+
+def test_an_identical_run_saved_meanwhile_by_another_process_is_kept(tmp_path):
+    from course_utils import training
+
+    first = fit(make_model(), tmp_path)
+    meta = first.cache_folder / "meta.json"
+    before = meta.read_text()
+    key = json.loads(before)["key"]
+    # A second process that found no entry when it started saves the same run later.
+    training._save(make_model(), first.cache_folder, key, {"loss": [9.0]}, 1.0, replace=False)
+    assert meta.read_text() == before
+    assert [p.name for p in first.cache_folder.parent.iterdir()] == [first.cache_folder.name]
+    training._save(make_model(), first.cache_folder, key, {"loss": [9.0]}, 1.0, replace=True)
+    assert meta.read_text() != before
