@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import font_manager
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 #: The subset of Noto Sans CJK SC shipped in ``course_utils/fonts`` (SIL OFL 1.1).
 CJK_FONT_FILE = "CourseCJKSans-Regular.otf"
@@ -79,6 +80,7 @@ def plot_history(history, metrics: Sequence[str] | None = None) -> Figure:
         if f"val_{name}" in data:
             ax.plot(epochs, data[f"val_{name}"], marker=".", label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name)
         ax.set_title(name)
         ax.legend()
