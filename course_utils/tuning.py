@@ -4,8 +4,9 @@ Keras Tuner keeps every trial in ``<directory>/<project_name>`` and, when a tune
 created again with ``overwrite=False``, reloads them ("Reloading Tuner from ...") and only
 runs the trials that are missing. That is what makes re-rendering fast, and also how a
 search silently reuses stale trials after the search space changed. ``make_tuner`` names
-the project after the search *and* a digest of everything that defines it - the source of
-the build function (which holds the search space), the tuner and its settings, the data -
+the project after the search *and* a digest of everything that defines it - the build
+function (its source, the search space it declares and the model it builds by default), the
+tuner and its settings, the data -
 so a changed search starts afresh in a new folder, and an unchanged one is reloaded.
 """
 
@@ -36,10 +37,26 @@ def _source(fn) -> str:
         return repr((code.co_code, code.co_consts, code.co_names))
 
 
+def _default_build(build_model) -> list:
+    """The search space as declared, and the model built from its default values.
+
+    Covers what the source cannot show: values captured in a closure or read from globals.
+    """
+    import keras_tuner as kt
+
+    from .training import _canonical_config
+
+    hp = kt.HyperParameters()
+    model = build_model(hp)
+    return [hp.get_config(), _canonical_config(model)]
+
+
 def search_key(build_model, kind: str, data, **settings) -> str:
-    """A digest of the build function's source, the tuner kind, its settings and the data."""
+    """A digest of the build function (its source, its declared search space, the model it
+    builds by default), the tuner kind, its settings and the data."""
     h = hashlib.blake2b(digest_size=6)
     h.update(_source(build_model).encode())
+    h.update(json.dumps(_default_build(build_model), sort_keys=True, default=str).encode())
     h.update(json.dumps([kind, settings], sort_keys=True, default=str).encode())
     for array in data:
         a = np.ascontiguousarray(array)

@@ -13,22 +13,21 @@ Y = (X[:, 0] > 0.5).astype("int64")
 DATA = (X, Y)
 
 
-def build_small(hp):
-    model = keras.Sequential([keras.Input((4,)),
-                              keras.layers.Dense(hp.Choice("units", [2, 4]), activation="relu"),
-                              keras.layers.Dense(2)])
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    return model
+def make_build(choices):
+    """Build functions that share their source and differ only in a captured value."""
+
+    def build(hp):
+        units = hp.Choice("units", choices)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(units, activation="relu"),
+                                  keras.layers.Dense(2)])
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        return model
+
+    return build
 
 
-def build_other(hp):
-    model = keras.Sequential([keras.Input((4,)),
-                              keras.layers.Dense(hp.Choice("units", [3, 5]), activation="relu"),
-                              keras.layers.Dense(2)])
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    return model
+build_small, build_other = make_build([2, 4]), make_build([3, 5])
 
 
 def search(tuner):
@@ -36,7 +35,7 @@ def search(tuner):
     return tuner
 
 
-def test_key_changes_with_source_settings_and_data():
+def test_key_changes_with_search_space_settings_and_data():
     key = tuning.search_key(build_small, "random", DATA, max_trials=2)
     assert key == tuning.search_key(build_small, "random", DATA, max_trials=2)
     assert key != tuning.search_key(build_other, "random", DATA, max_trials=2)
