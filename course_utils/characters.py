@@ -137,9 +137,10 @@ def generate_synthetic(
     from tqdm import tqdm
 
     from .config import get_profile
-    from .handwriting import GENERATOR_VERSION, strokes
+    from .handwriting import strokes
 
     writers = writers or SYNTHETIC_WRITERS[get_profile().name]
+    settings = _settings(writers, characters, seed)
     for char in characters:
         strokes(char)  # fail early, with the renderer's message, on an unknown character
     root = Path(root)
@@ -167,17 +168,14 @@ def generate_synthetic(
         manifest = {
             "source": "synthetic",
             "id": uuid.uuid4().hex,  # a new id per generation: array caches never outlive it
-            "generator_version": GENERATOR_VERSION,
-            "seed": seed,
-            "writers": {k: list(v) for k, v in writers.items()},
-            "characters": characters,
+            **settings,
             "images": {k: sum(v.values()) for k, v in synthetic_plan(writers, characters).items()},
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
-        if _same_settings(_read_manifest(root), manifest):
+        if _same_settings(_read_manifest(root), settings):
             return root  # another process finished the same dataset meanwhile: keep theirs
-        _replace_folder(tmp, root)
+        replace_folder(tmp, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root
@@ -212,8 +210,9 @@ def _worker_pool(processes: int):
         yield pool
 
 
-def _replace_folder(new: Path, target: Path) -> None:
-    """Move the complete folder ``new`` to ``target``, removing what was there."""
+def replace_folder(new: Path, target: Path) -> None:
+    """Move the complete folder ``new`` to ``target``, removing what was there (also used
+    by ``data_scripts/fetch_casia.py``)."""
     if target.exists():
         trash = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
         with contextlib.suppress(FileNotFoundError):
@@ -227,11 +226,17 @@ def _replace_folder(new: Path, target: Path) -> None:
             raise
 
 
-_SETTINGS = ("generator_version", "seed", "writers", "characters")
+def _settings(writers: dict, characters: str, seed: int) -> dict:
+    """What defines a synthetic dataset: same settings, same images."""
+    from .handwriting import GENERATOR_VERSION
+
+    return {"generator_version": GENERATOR_VERSION, "seed": seed,
+            "writers": {k: list(v) for k, v in writers.items()}, "characters": characters}
 
 
-def _same_settings(found: dict | None, wanted: dict) -> bool:
-    return found is not None and all(found.get(k) == wanted[k] for k in _SETTINGS)
+def _same_settings(found: dict | None, settings: dict) -> bool:
+    """Whether a manifest (or None) was written with these ``_settings``."""
+    return found is not None and all(found.get(k) == v for k, v in settings.items())
 
 
 def _read_manifest(root: Path) -> dict | None:
@@ -256,10 +261,7 @@ def ensure_synthetic(profile: str | None = None, progress: bool = True) -> Path:
     root = synthetic_root(profile)
     writers = SYNTHETIC_WRITERS[profile]
     manifest = _read_manifest(root)
-    wanted = {"generator_version": GENERATOR_VERSION, "seed": SEED,
-              "writers": {k: list(v) for k, v in writers.items()},
-              "characters": COURSE_CHARACTERS}
-    if _same_settings(manifest, wanted):
+    if _same_settings(manifest, _settings(writers, COURSE_CHARACTERS, SEED)):
         return root
     if root.exists():
         found = (manifest or {}).get("generator_version", "unknown")

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from course_utils.characters import COURSE_CHARACTERS, MANIFEST, REAL_SUBSET
+from course_utils.characters import COURSE_CHARACTERS, MANIFEST, REAL_SUBSET, replace_folder
 from course_utils.data import IMAGE_SUFFIXES
 
 HEADER = struct.Struct("<I2sHH")  # sample size, GB tag code, width, height
@@ -198,11 +198,7 @@ def build_subset(
         manifest = {"source": "casia", "images": {s: sum(c.values()) for s, c in counts.items()},
                     "per_class": {s: dict(c) for s, c in counts.items()}}
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-            out.rename(old)
-            shutil.rmtree(old)
-        tmp.rename(out)
+        replace_folder(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return manifest

@@ -62,7 +62,7 @@ def test_interrupted_generation_leaves_old_data_and_no_partial_folder(tmp_path, 
     def interrupt(new, target):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ch, "_replace_folder", interrupt)
+    monkeypatch.setattr(ch, "replace_folder", interrupt)
     with pytest.raises(KeyboardInterrupt):
         generate_synthetic(root, TINY, "人", seed=9, processes=1, progress=False)
     assert (root / "dataset.json").read_text() == before
