@@ -189,3 +189,16 @@ def stratified_split(
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
     return train_test_split(X, y, test_size=val_fraction, stratify=y, random_state=seed)
+
+
+def stratified_sample(
+    X: np.ndarray, y: np.ndarray, fraction: float, seed: int = 1, per_class: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified sample of about ``fraction`` of the rows, for quick experiments (lessons
+    6-7). The fraction grows if needed so that every class keeps ``per_class`` images."""
+    classes = len(np.unique(y))
+    fraction = max(fraction, per_class * classes / len(y))
+    if fraction >= 1:
+        return X, y
+    _, X_sample, _, y_sample = stratified_split(X, y, val_fraction=fraction, seed=seed)
+    return X_sample, y_sample

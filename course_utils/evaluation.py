@@ -81,3 +81,13 @@ def most_confused_pairs(y_true, y_pred, class_names: Sequence[str], n: int = 10)
     counts["true"] = [class_names[i] for i in counts["true"]]
     counts["predicted"] = [class_names[i] for i in counts["predicted"]]
     return counts
+
+
+def predict_probabilities(model, X, from_logits: bool = True) -> np.ndarray:
+    """Class probabilities of ``model`` on ``X``; a softmax is applied to logits (lesson 5)."""
+    out = model.predict(X, verbose=0)
+    if not from_logits:
+        return np.asarray(out)
+    out = out - out.max(axis=1, keepdims=True)  # the same softmax, without overflow
+    exp = np.exp(out)
+    return exp / exp.sum(axis=1, keepdims=True)

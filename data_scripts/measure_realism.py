@@ -29,11 +29,9 @@ START, END = "<!-- realism:start -->", "<!-- realism:end -->"
 
 
 def evaluate(model, X, y, from_logits):
-    from course_utils.evaluation import top_k_accuracy
+    from course_utils.evaluation import predict_probabilities, top_k_accuracy
 
-    out = model.predict(X, batch_size=256, verbose=0)
-    prob = np.exp(out - out.max(axis=1, keepdims=True)) if from_logits else out
-    prob = prob / prob.sum(axis=1, keepdims=True)
+    prob = predict_probabilities(model, X, from_logits)
     loss = float(-np.mean(np.log(np.clip(prob[np.arange(len(y)), y], 1e-12, 1))))
     pred = prob.argmax(axis=1)
     return {"accuracy": float(np.mean(pred == y)), "top5": top_k_accuracy(y, prob, 5),

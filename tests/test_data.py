@@ -116,3 +116,14 @@ def test_counts_and_sizes_of_chosen_classes_only(image_folder):
     assert set(data.image_sizes(image_folder, ["日"])["class"]) == {"日"}
     with pytest.raises(ValueError, match="missing"):
         data.count_images(image_folder, ["森"])
+
+
+def test_stratified_sample_keeps_every_class():
+    y = np.repeat(np.arange(10), 20)
+    X = np.arange(len(y))
+    Xs, ys = data.stratified_sample(X, y, 0.2)
+    assert len(ys) == 40 and set(ys) == set(range(10))
+    Xs, ys = data.stratified_sample(X, y, 0.05)  # would leave 10 images for 10 classes
+    assert len(ys) == 20 and np.bincount(ys).min() == 2
+    few = np.repeat(np.arange(15), 2)  # 2 images per class: the sample is all of them
+    assert len(data.stratified_sample(few, few, 0.2)[0]) == 30

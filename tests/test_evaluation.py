@@ -65,3 +65,14 @@ def test_most_confused_pairs():
 def test_bad_shapes_are_rejected(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_predict_probabilities_applies_softmax_to_logits():
+    class Fixed:
+        def predict(self, X, verbose=0):
+            return np.array([[1000.0, 1000.0, 0.0], [0.0, np.log(3.0), 0.0]])
+
+    p = ev.predict_probabilities(Fixed(), None)
+    np.testing.assert_allclose(p, [[0.5, 0.5, 0.0], [0.2, 0.6, 0.2]], atol=1e-12)
+    np.testing.assert_allclose(ev.predict_probabilities(Fixed(), None, False)[1, 1],
+                               np.log(3.0))
