@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,6 +145,9 @@ def setup(seed: int = DEFAULT_SEED) -> Profile:
     profile = get_profile()
     seed_everything(seed)
     use_course_style()
+    # tqdm.auto (imported by pooch for the scikit-image photos) warns when ipywidgets is
+    # missing and then falls back to plain text bars, which is all the lessons need.
+    warnings.filterwarnings("ignore", message="IProgress not found")
     print(
         f"profile: {profile.name} | Keras {keras.__version__} on {keras.backend.backend()} | "
         f"devices: {describe_hardware()} | seed: {seed}"

@@ -202,3 +202,18 @@ def stratified_sample(
         return X, y
     _, X_sample, _, y_sample = stratified_split(X, y, val_fraction=fraction, seed=seed)
     return X_sample, y_sample
+
+
+def rank_within_class(y: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Each row's position within its class after a seeded shuffle: 0, 1, 2, ... per class.
+
+    ``rank < k`` selects k images per class, and a smaller k's selection is part of a larger
+    one's (lesson 8's few-shot sets); ``(rank >= k) & (rank < k + m)`` picks m others.
+    """
+    y = np.asarray(y)
+    order = np.random.default_rng(seed).permutation(len(y))
+    order = order[np.argsort(y[order], kind="stable")]  # grouped by class, shuffled within
+    rank = np.empty(len(y), dtype=int)
+    starts = np.searchsorted(y[order], y[order], side="left")
+    rank[order] = np.arange(len(y)) - starts
+    return rank

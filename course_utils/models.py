@@ -22,29 +22,32 @@ def logistic_regression(num_classes: int = 55, input_shape=(80, 60, 1)):
     )
 
 
-def character_cnn(num_classes: int = 55, input_shape=(80, 60, 1)):
+def character_cnn(num_classes: int = 55, input_shape=(80, 60, 1), hidden_units: int = 64,
+                  invert: bool = False, name: str = "character_cnn"):
     """The small CNN of lesson 4: three conv/pool blocks, then two dense layers.
 
     Outputs logits (train with ``from_logits=True``). 80×60 inputs and 55 classes: 88,375
-    parameters.
+    parameters. The convolutional base ends at the layer named ``flatten`` (960 features).
+    ``invert=True`` scales ink to 1 and paper to 0 instead of the reverse (lesson 8: with
+    1,000 classes the network does not start learning otherwise).
     """
     keras = import_keras_quietly()
     layers = keras.layers
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
-            layers.Rescaling(1 / 255),
+            layers.Rescaling(-1 / 255, offset=1.0) if invert else layers.Rescaling(1 / 255),
             layers.Conv2D(16, 3, padding="same", activation="relu"),
             layers.MaxPooling2D(2),
             layers.Conv2D(32, 3, padding="same", activation="relu"),
             layers.MaxPooling2D(2),
             layers.Conv2D(64, 3, padding="same", activation="relu"),
             layers.MaxPooling2D(4),
-            layers.Flatten(),
-            layers.Dense(64, activation="relu"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(hidden_units, activation="relu"),
             layers.Dense(num_classes),
         ],
-        name="character_cnn",
+        name=name,
     )
 
 

@@ -209,5 +209,42 @@ def plot_confusion_matrix(
     ax.set_yticks(range(k), names, fontsize=8 if k > 20 else 10)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
+    if k <= 10:  # small matrices: write each cell's value
+        for (i, j), value in np.ndenumerate(cm):
+            ax.text(j, i, f"{value:.2f}" if normalize else f"{value:,.0f}", ha="center",
+                    va="center", color="white" if value > cm.max() / 2 else "black")
     fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of true class" if normalize else "count")
+    return fig
+
+
+def plot_top_predictions(
+    photos: Sequence[np.ndarray] | np.ndarray,
+    predictions: Sequence[Sequence[tuple[str, float]]],
+    title: str | None = None,
+    size: float = 2.2,
+) -> Figure:
+    """Each photo above a bar chart of its top predictions, (class name, probability)
+    pairs as returned by ``evaluation.top_k_classes`` (lesson 8)."""
+    n = len(photos)
+    if n == 0 or len(predictions) != n:
+        raise ValueError(f"{n} photos but {len(predictions)} lists of predictions")
+    k = max(len(p) for p in predictions)
+    fig, axes = plt.subplots(2, n, figsize=(size * n, size + 0.32 * k + 0.6), squeeze=False,
+                             gridspec_kw={"height_ratios": [size, 0.32 * k + 0.2]})
+    for i in range(n):
+        photo = np.asarray(photos[i])
+        axes[0, i].imshow(photo.astype(np.uint8) if photo.max() > 1 else photo)
+        axes[0, i].axis("off")
+        names = [name.replace("_", " ") for name, _ in predictions[i]][::-1]
+        probs = [p for _, p in predictions[i]][::-1]
+        bars = axes[1, i]
+        bars.barh(range(len(probs)), probs, color=["#d9d9d9"] * (len(probs) - 1) + [PALETTE[5]])
+        bars.set_xlim(0, 1)
+        bars.set_yticks([])
+        bars.set_xticks([0, 0.5, 1])
+        bars.tick_params(labelsize=8)
+        for j, (name, p) in enumerate(zip(names, probs, strict=True)):
+            bars.text(0.02, j, f"{name} {p:.2f}", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title)
     return fig

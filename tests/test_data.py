@@ -127,3 +127,16 @@ def test_stratified_sample_keeps_every_class():
     assert len(ys) == 20 and np.bincount(ys).min() == 2
     few = np.repeat(np.arange(15), 2)  # 2 images per class: the sample is all of them
     assert len(data.stratified_sample(few, few, 0.2)[0]) == 30
+
+
+def test_rank_within_class_gives_nested_per_class_selections():
+    from course_utils.data import rank_within_class
+
+    y = np.repeat([0, 1, 2], [7, 3, 5])
+    rank = rank_within_class(y, seed=3)
+    for c, n in enumerate([7, 3, 5]):
+        assert sorted(rank[y == c]) == list(range(n))
+    assert np.array_equal(rank, rank_within_class(y, seed=3))
+    assert not np.array_equal(rank, rank_within_class(y, seed=4))
+    assert np.bincount(y[rank < 2]).tolist() == [2, 2, 2]
+    assert set(np.flatnonzero(rank < 2)) <= set(np.flatnonzero(rank < 4))

