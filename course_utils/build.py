@@ -5,6 +5,7 @@ The committed notebooks stay clean: every executed copy is written under ``build
 
     python -m course_utils.build execute [--html] [--out build] [lessons ...]
     python -m course_utils.build bench [lessons ...]
+    python -m course_utils.build strip [lessons ...]    # Quarto's post-render step
 
 Each lesson runs in its own process so that its wall time and its kernel's peak memory
 are measured alone. The profile is whatever ``COURSE_PROFILE`` says (default ``full``).
@@ -29,6 +30,31 @@ def lesson_paths(folder: str | os.PathLike = "lessons") -> list[Path]:
     if not paths:
         raise FileNotFoundError(f"no lessons (NN-slug.ipynb) in {folder}")
     return paths
+
+
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def strip_outputs(path: str | os.PathLike) -> bool:
+    """Remove outputs and execution counts from a notebook in place, and restore the
+    standard kernelspec; Quarto writes both into the lessons it executes (QUARTO.md §1).
+
+    Returns True when the file changed. A clean notebook is not rewritten.
+    """
+    import nbformat
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    changed = nb.metadata.get("kernelspec") != KERNELSPEC
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
+            cell.outputs, cell.execution_count, changed = [], None, True
+    if changed:
+        tmp = path.with_suffix(".partial")
+        nbformat.write(nb, tmp)
+        tmp.replace(path)
+    return changed
 
 
 def execute_notebook(src: str | os.PathLike, dst: str | os.PathLike) -> float:
@@ -123,6 +149,32 @@ def export_html(notebook: str | os.PathLike, dst: str | os.PathLike) -> None:
     Path(dst).write_text(body, encoding="utf-8")
 
 
+def write_preview_index(html_dir: str | os.PathLike, lessons: list[Path]) -> Path:
+    """An ``index.html`` in ``html_dir`` linking every lesson preview found there, with the
+    title and description from its front matter, so that the folder can be browsed."""
+    from html import escape
+
+    html_dir = Path(html_dir)
+    items = []
+    for path in lessons:
+        if not (html_dir / f"{path.stem}.html").is_file():
+            continue
+        meta = front_matter_of(path)
+        title, about = escape(meta.get("title", path.stem)), escape(meta.get("description", ""))
+        items.append(f'<li><a href="{escape(path.stem)}.html">{title}</a><br>'
+                     f"<span>{about}</span></li>")
+    page = html_dir / "index.html"
+    page.write_text(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<title>Computer Vision with Keras 3 (preview)</title><style>"
+        "body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}"
+        "li{margin:0 0 1rem}span{color:#555}</style></head><body>"
+        "<h1>Computer Vision with Keras 3</h1><p>Lesson previews, executed in this profile. "
+        "The website with slides is built by Quarto (<code>make render</code>).</p>"
+        f"<ol>{''.join(items)}</ol></body></html>\n", encoding="utf-8")
+    return page
+
+
 def _run_one(src: Path, out: Path, html: bool) -> dict:
     """Execute one lesson in this process; report time and the kernel's peak memory."""
     executed = out / "notebooks" / src.name
@@ -141,9 +193,15 @@ def _run_one(src: Path, out: Path, html: bool) -> dict:
     return {"lesson": src.name, "seconds": seconds, "peak_mb": peak_mb}
 
 
-def run_lessons(paths: list[Path], out: Path, html: bool = False) -> list[dict]:
-    """Execute each lesson in a fresh process; stop at the first failure."""
+def run_lessons(paths: list[Path], out: Path, html: bool = False,
+                course_home: str | os.PathLike | None = None) -> list[dict]:
+    """Execute each lesson in a fresh process; stop at the first failure.
+
+    ``course_home`` replaces ``COURSE_HOME`` (data and trained models) for the run.
+    """
     env = {**os.environ, "TQDM_DISABLE": os.environ.get("TQDM_DISABLE", "1")}
+    if course_home is not None:
+        env["COURSE_HOME"] = str(course_home)
     results = []
     for src in paths:
         print(f"executing {src} ...", flush=True)
@@ -168,26 +226,121 @@ def format_table(results: list[dict], profile: str) -> str:
     return "\n".join(lines)
 
 
+BENCH_START, BENCH_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def device_kind() -> str:
+    """``"gpu"`` when the Keras backend sees an accelerator, else ``"cpu"``."""
+    from course_utils.config import describe_hardware
+
+    return "cpu" if describe_hardware().startswith("CPU only") else "gpu"
+
+
+def record_bench(path: str | os.PathLike, results: list[dict], profile: str, cold: bool,
+                 kind: str | None = None) -> dict:
+    """Store a bench run in the JSON file ``path`` under its device kind (cpu or gpu),
+    keeping the other kind's run; returns the whole record."""
+    import datetime as dt
+    import platform
+
+    from course_utils.config import describe_hardware
+
+    path = Path(path)
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    record[kind or device_kind()] = {
+        "profile": profile, "cold_cache": cold, "hardware": describe_hardware(),
+        "machine": platform.processor() or platform.machine(),
+        "date": dt.date.today().isoformat(),
+        "seconds": {r["lesson"]: round(r["seconds"], 1) for r in results},
+    }
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def timing_table(record: dict, lessons: list[Path]) -> str:
+    """A Markdown table of minutes per lesson on CPU and GPU from a bench record."""
+    def cell(kind: str, name: str) -> str:
+        seconds = record.get(kind, {}).get("seconds", {}).get(name)
+        return "not measured yet" if seconds is None else f"{seconds / 60:.1f} min"
+
+    lines = ["| lesson | CPU | GPU |", "|---|---|---|"]
+    for path in lessons:
+        title = front_matter_of(path).get("title", path.stem)
+        lines.append(f"| {int(path.name[:2])}. {title} | {cell('cpu', path.name)} | "
+                     f"{cell('gpu', path.name)} |")
+    notes = []
+    for kind in ("cpu", "gpu"):
+        run = record.get(kind)
+        if run:
+            state = "first run, nothing cached" if run["cold_cache"] else "models cached"
+            notes.append(f"{kind.upper()}: {run['hardware']}, {run['profile']} profile, "
+                         f"{state}, measured {run['date']}")
+    return "\n".join(lines) + ("\n\n" + "; ".join(notes) + "." if notes else "")
+
+
+def front_matter_of(path: Path) -> dict:
+    import nbformat
+
+    return front_matter(nbformat.read(path, as_version=4))
+
+
+def write_timing_table(page: str | os.PathLike, record: dict, lessons: list[Path]) -> None:
+    """Replace the text between the bench markers of ``page`` with :func:`timing_table`."""
+    page = Path(page)
+    text = page.read_text(encoding="utf-8")
+    if BENCH_START not in text or BENCH_END not in text:
+        raise ValueError(f"{page} has no {BENCH_START} ... {BENCH_END} block to fill")
+    head, rest = text.split(BENCH_START, 1)
+    _, tail = rest.split(BENCH_END, 1)
+    table = timing_table(record, lessons)
+    page.write_text(f"{head}{BENCH_START}\n{table}\n{BENCH_END}{tail}", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Execute or benchmark the course's lessons.")
-    parser.add_argument("command", choices=["execute", "bench", "_one"])
+    parser.add_argument("command", choices=["execute", "bench", "strip", "_one"])
     parser.add_argument("lessons", nargs="*", type=Path, help="default: lessons/NN-*.ipynb")
     parser.add_argument("--out", type=Path, default=None, help="default: build/<profile>")
     parser.add_argument("--html", action="store_true", help="also export HTML previews")
+    parser.add_argument("--cold", action="store_true",
+                        help="bench: run with an empty, temporary COURSE_HOME (first-run times)")
+    parser.add_argument("--record", type=Path, metavar="JSON",
+                        help="bench: store the times in this file under cpu or gpu")
+    parser.add_argument("--index", type=Path, metavar="PAGE",
+                        help="bench: rewrite the timing table of this page from --record")
     args = parser.parse_args(argv)
     from course_utils.config import get_profile
 
     profile = get_profile().name
     out = args.out or Path("build") / profile
+    if args.command == "strip":
+        changed = [p.name for p in (args.lessons or lesson_paths()) if strip_outputs(p)]
+        print(f"stripped outputs from {len(changed)} lesson(s)" + (": " if changed else "")
+              + ", ".join(changed))
+        return
     if args.command == "_one":
         print(json.dumps(_run_one(args.lessons[0], out, args.html)))
         return
     paths = args.lessons or lesson_paths()
-    results = run_lessons(paths, out, html=args.html)
+    if args.cold:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="course-home-") as home:
+            results = run_lessons(paths, out, html=args.html, course_home=home)
+    else:
+        results = run_lessons(paths, out, html=args.html)
     print(format_table(results, profile))
+    if args.record:
+        record = record_bench(args.record, results, profile, cold=args.cold)
+        print(f"recorded in {args.record}")
+        if args.index:
+            write_timing_table(args.index, record, paths)
+            print(f"timing table of {args.index} updated")
+    if args.html:
+        write_preview_index(out / "html", paths)
     if args.command == "execute":
         print(f"executed notebooks in {out / 'notebooks'}"
-              + (f", HTML previews in {out / 'html'}" if args.html else ""))
+              + (f", HTML previews in {out / 'html'} (open index.html)" if args.html else ""))
 
 
 if __name__ == "__main__":

@@ -90,3 +90,60 @@ def test_front_matter_reads_only_the_first_raw_cell_block():
     assert build.front_matter(nb) == {}
     nb.cells = [nbformat.v4.new_raw_cell("---\ntitle: never closed")]
     assert build.front_matter(nb) == {}
+
+
+def test_strip_outputs_cleans_what_quarto_wrote_back(tmp_path, capsys):
+    src = write_notebook(tmp_path / "01-x.ipynb", "print(1)", "x = 2")
+    build._run_one(src, tmp_path / "out", html=False)
+    executed = tmp_path / "out" / "notebooks" / "01-x.ipynb"
+    nb = nbformat.read(executed, 4)
+    nb.metadata["kernelspec"]["display_name"] = "Python 3 (ipykernel)"
+    nbformat.write(nb, executed)
+    assert build.strip_outputs(executed) is True
+    clean = nbformat.read(executed, 4)
+    assert all(c.outputs == [] and c.execution_count is None for c in clean.cells)
+    assert clean.metadata["kernelspec"] == build.KERNELSPEC
+    assert [c.source for c in clean.cells] == ["print(1)", "x = 2"]
+    before = executed.stat().st_mtime_ns
+    assert build.strip_outputs(executed) is False and executed.stat().st_mtime_ns == before
+    build.main(["strip", str(executed)])
+    assert "stripped outputs from 0 lesson(s)" in capsys.readouterr().out
+
+
+def _lesson_with_front_matter(path, title):
+    nb = nbformat.v4.new_notebook()
+    header = f'---\ntitle: "{title}"\ndescription: "About <{title}>"\n---'
+    nb.cells = [nbformat.v4.new_raw_cell(header), nbformat.v4.new_code_cell("x = 1")]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_preview_index_links_the_exported_lessons(tmp_path):
+    one = _lesson_with_front_matter(tmp_path / "01-a.ipynb", "First")
+    two = _lesson_with_front_matter(tmp_path / "02-b.ipynb", "Second")
+    (tmp_path / "html").mkdir()
+    (tmp_path / "html" / "01-a.html").write_text("<html></html>")
+    page = build.write_preview_index(tmp_path / "html", [one, two]).read_text()
+    assert '<a href="01-a.html">First</a>' in page and "About &lt;First&gt;" in page
+    assert "02-b.html" not in page  # not exported, not linked
+
+
+def test_bench_record_keeps_the_other_device_and_fills_the_index(tmp_path):
+    lesson = _lesson_with_front_matter(tmp_path / "01-a.ipynb", "First")
+    results = [{"lesson": "01-a.ipynb", "seconds": 90.0, "peak_mb": 100}]
+    record = build.record_bench(tmp_path / "bench.json", results, "full", cold=True, kind="cpu")
+    record = build.record_bench(tmp_path / "bench.json", [{**results[0], "seconds": 30.0}],
+                                "full", cold=True, kind="gpu")
+    assert record["cpu"]["seconds"] == {"01-a.ipynb": 90.0} and "gpu" in record
+    page = tmp_path / "index.qmd"
+    page.write_text(f"intro\n{build.BENCH_START}\nold\n{build.BENCH_END}\nend\n")
+    build.write_timing_table(page, record, [lesson])
+    text = page.read_text()
+    assert "| 1. First | 1.5 min | 0.5 min |" in text and "old" not in text
+    assert text.startswith("intro\n") and text.endswith("end\n")
+    assert "first run, nothing cached" in text
+    page.write_text("no markers")
+    with pytest.raises(ValueError, match="no <!-- bench:start -->"):
+        build.write_timing_table(page, record, [lesson])
+    partial = build.timing_table({}, [lesson])
+    assert "| 1. First | not measured yet | not measured yet |" in partial

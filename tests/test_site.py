@@ -1,0 +1,163 @@
+"""The website's structure (issue: website and slides): Quarto config, pages, links,
+exercises, workflows. Quarto is not installed here, so its inputs are checked instead."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from course_utils import build
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]-*.ipynb"))
+PAGES = [ROOT / "index.qmd", ROOT / "setup.qmd", ROOT / "glossary.qmd"]
+# [text](target) and ![alt](target); a target ends at whitespace or ")".
+LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+PARTS = ["Foundations", "Characters", "Better models", "Reusing models"]
+
+
+def quarto() -> dict:
+    return yaml.safe_load((ROOT / "_quarto.yml").read_text(encoding="utf-8"))
+
+
+def markdown_of(path: Path) -> str:
+    if path.suffix == ".ipynb":
+        nb = nbformat.read(path, as_version=4)
+        return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    return path.read_text(encoding="utf-8")
+
+
+def test_sidebar_has_the_four_parts_in_course_order():
+    contents = quarto()["website"]["sidebar"]["contents"]
+    sections = [item for item in contents if isinstance(item, dict)]
+    assert [s["section"] for s in sections] == PARTS
+    listed = [entry for s in sections for entry in s["contents"]]
+    assert listed == [f"lessons/{p.name}" for p in LESSONS]  # every lesson, in file order
+    pages = [item for item in contents if isinstance(item, str)]
+    assert pages == ["index.qmd", "setup.qmd", "glossary.qmd"]
+    for entry in pages + listed:
+        assert (ROOT / entry).is_file(), entry
+
+
+def test_site_options():
+    config = quarto()
+    assert config["project"]["type"] == "website"
+    assert set(config["project"]["render"]) >= {"index.qmd", "setup.qmd", "glossary.qmd",
+                                                "lessons/*.ipynb"}
+    assert config["website"]["sidebar"]["search"] is True
+    html = config["format"]["html"]
+    assert set(html["theme"]) == {"light", "dark"} and html["code-copy"] is True
+    assert config["execute"] == {"enabled": True, "freeze": False}  # QUARTO.md §1
+    frozen = yaml.safe_load((ROOT / "_quarto-frozen.yml").read_text())
+    assert frozen["execute"]["freeze"] is True
+    # A render writes outputs back into the notebooks; the post-render step strips them.
+    assert config["project"]["post-render"] == "python -m course_utils.build strip"
+
+
+def test_lessons_render_as_page_and_linked_slides():
+    meta = yaml.safe_load((ROOT / "lessons" / "_metadata.yml").read_text())
+    assert meta["format"]["revealjs"]["output-ext"] == "slides.html"
+    assert meta["format"]["revealjs"]["echo"] is True
+    assert meta["format-links"][0]["format"] == "revealjs"
+
+
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)
+def test_pages_have_title_and_description(path):
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    meta = yaml.safe_load(text.split("---\n")[1])
+    assert meta.get("title") and meta.get("description")
+
+
+@pytest.mark.parametrize("path", PAGES + LESSONS + [ROOT / "README.md"], ids=lambda p: p.name)
+def test_internal_links_resolve(path):
+    for image, text, target in LINK.findall(markdown_of(path)):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue
+        file = target.split("#")[0]
+        assert (path.parent / file).exists(), f"{path.name}: link [{text}]({target}) is broken"
+        if image:
+            assert text.strip(), f"{path.name}: image {target} has no alt text"
+
+
+def test_glossary_links_every_term_to_the_lesson_that_introduces_it():
+    text = (ROOT / "glossary.qmd").read_text(encoding="utf-8")
+    entries = re.findall(r"^(\S[^\n]*)\n: (.+?)(?=\n\n|\Z)", text, re.M | re.S)
+    terms = [term for term, _ in entries]
+    for required in ["AlexNet", "Benchmark", "Channels", "CIFAR", "Convolutional layer",
+                     "Error analysis", "Filter", "Fine-tuning", "Flatten", "ImageNet",
+                     "Kernel", "Max pooling", "MNIST", "Padding", "Stride",
+                     "Transfer learning"]:
+        assert required in terms, f"the glossary lacks {required}"
+    assert terms == sorted(terms, key=str.lower), "glossary terms in alphabetical order"
+    for term, body in entries:
+        links = LINK.findall(body)
+        assert links, f"{term}: no link to a lesson"
+        for _, _, target in links:
+            assert (ROOT / target).is_file() and target.startswith("lessons/"), term
+    assert any("glossary.qmd" == item for item in quarto()["website"]["sidebar"]["contents"])
+
+
+def test_index_lists_every_lesson_with_its_times():
+    text = (ROOT / "index.qmd").read_text(encoding="utf-8")
+    for path in LESSONS:
+        assert f"(lessons/{path.name})" in text, f"index.qmd does not link {path.name}"
+    table = text.split(build.BENCH_START)[1].split(build.BENCH_END)[0]
+    assert table.count("\n| ") >= len(LESSONS)
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_solutions_are_collapsed_on_the_page_and_absent_from_slides(path):
+    nb = nbformat.read(path, as_version=4)
+    sources = [c.source for c in nb.cells]
+    opening = [i for i, s in enumerate(sources) if 'callout-tip collapse="true"' in s]
+    assert len(opening) == 1, "one collapsed Solutions callout per lesson"
+    first = sources[opening[0]]
+    assert first.index('::: {.content-visible unless-format="revealjs"}') < first.index(
+        'callout-tip collapse="true" title="Solutions"')
+    exercises = next(i for i, s in enumerate(sources) if s.startswith("## Exercises"))
+    assert exercises < opening[0]
+    # The two divs opened there are closed later, in a markdown cell ending with ":::\n:::".
+    closing = [i for i in range(opening[0] + 1, len(sources))
+               if nb.cells[i].cell_type == "markdown"
+               and sources[i].rstrip().endswith(":::\n:::")]
+    assert closing, "the Solutions callout is never closed"
+
+
+def test_workflows():
+    flows = ROOT / ".github" / "workflows"
+    publish = yaml.safe_load((flows / "publish.yml").read_text())
+    assert publish["permissions"] == {"contents": "write"}
+    steps = publish["jobs"]["site"]["steps"]
+    uses = [s.get("uses", "") for s in steps]
+    assert any(u.startswith("quarto-dev/quarto-actions/setup@") for u in uses)
+    publish_step = next(s for s in steps if s.get("uses", "").startswith(
+        "quarto-dev/quarto-actions/publish@"))
+    assert publish_step["with"]["target"] == "gh-pages"
+    assert any("_freeze" in s.get("run", "") and "QUARTO_PROFILE=frozen" in s["run"]
+               for s in steps)
+    assert publish["jobs"]["site"]["env"]["COURSE_PROFILE"] == "full"
+
+    gpu = yaml.safe_load((flows / "notebooks-gpu.yml").read_text())
+    triggers = gpu[True] if True in gpu else gpu["on"]  # YAML 1.1 reads `on` as True
+    assert "schedule" in triggers and "workflow_dispatch" in triggers
+    job = gpu["jobs"]["lessons"]
+    assert "self-hosted" in job["runs-on"] and "gpu" in job["runs-on"]
+    assert job["env"]["COURSE_PROFILE"] == "full"
+    runs = "\n".join(s.get("run", "") for s in job["steps"])
+    assert "--nbval-lax" in runs and "lessons" in runs
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith(
+        "actions/upload-artifact@"))
+    assert "build/full/notebooks/" in upload["with"]["path"]
+
+
+def test_readme_explains_publishing_briefly():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Publishing the website")[1].split("\n## ")[0]
+    lines = [line for line in section.strip().splitlines() if line.strip()]
+    assert 1 <= len(lines) <= 5
+    assert "publish.yml" in section and "gh-pages" in section
