@@ -9,14 +9,15 @@ export COURSE_PROFILE
 export TQDM_DISABLE ?= 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help setup course test lint unit notebooks bench render preview lab env-file clean clean-cache
+.PHONY: help setup course test lint unit notebooks bench bench-record render preview lab env-file clean clean-cache
 
 help:
 	@echo "make setup    create .venv and install the course package with its dependencies"
 	@echo "make course   set up, execute every lesson (COURSE_PROFILE=$(COURSE_PROFILE)) into build/, export HTML, render with Quarto if installed"
 	@echo "make test     set up, lint, unit tests, then every lesson under nbval in the smoke profile"
 	@echo "make bench    time the data generation and loading, then each lesson and its peak memory (COURSE_PROFILE=smoke make bench for a quick one)"
-	@echo "make preview  execute every lesson into build/ and export HTML previews (no Quarto needed)"
+	@echo "make bench-record  time every lesson on an empty cache (full profile) into bench.json and the table in index.qmd"
+	@echo "make preview  execute every lesson into build/ and export HTML previews with an index.html (no Quarto needed)"
 	@echo "make render   render the website and slides with Quarto"
 	@echo "make lab      open JupyterLab on the lessons"
 	@echo "make clean    remove build outputs; make clean-cache also removes data and trained models"
@@ -50,6 +51,9 @@ notebooks: setup
 bench: setup
 	$(BIN)/python -m data_scripts.bench_data
 	$(BIN)/python -m course_utils.build bench
+
+bench-record: setup
+	COURSE_PROFILE=full $(BIN)/python -m course_utils.build bench --cold --record bench.json --index index.qmd
 
 render:
 	@if command -v quarto >/dev/null 2>&1; then \

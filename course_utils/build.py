@@ -161,7 +161,8 @@ def write_preview_index(html_dir: str | os.PathLike, lessons: list[Path]) -> Pat
             continue
         meta = front_matter_of(path)
         title, about = escape(meta.get("title", path.stem)), escape(meta.get("description", ""))
-        items.append(f'<li><a href="{escape(path.stem)}.html">{title}</a><br>'
+        items.append(f'<li value="{int(path.name[:2])}"><a href="{escape(path.stem)}.html">'
+                     f"{title}</a><br>"
                      f"<span>{about}</span></li>")
     page = html_dir / "index.html"
     page.write_text(

@@ -421,8 +421,8 @@ def character_backbone(verbose: bool = True):
     The first call generates the images (``<course home>/data/synthetic-others-<profile>``),
     trains lesson 4's CNN on 1,000 classes with 256 hidden units and inverted input (the
     recipe of ``models.train_classifier``, at most ``BACKBONE_EPOCHS`` epochs) and saves
-    it; later calls load it. Returns a Keras model from the 80×60×1 image (0..255) to the
-    960 features of its ``flatten`` layer.
+    it; later calls load it. Returns the network without its 1,000-class output layer: a
+    Keras model from the 80×60×1 image (0..255) to the 256 features of its hidden layer.
     """
     from .characters import SEED, _read_manifest, _same_settings, _settings, generate_synthetic
     from .config import cache_dir, data_dir, get_profile, seed_everything
@@ -446,7 +446,7 @@ def character_backbone(verbose: bool = True):
             model = keras.saving.load_model(path)
             if verbose:
                 print(f"other-characters CNN: loaded from {path}")
-            return _convolutional_base(model)
+            return _without_classifier(model)
         except Exception as e:  # noqa: BLE001 - a damaged file is retrained, not fatal
             print(f"note: {path} could not be loaded ({e}); training it again")
     root = data_dir() / f"synthetic-others-{profile.name}"
@@ -470,14 +470,13 @@ def character_backbone(verbose: bool = True):
         tmp.replace(path)
     except OSError as e:
         print(f"note: could not cache the pretrained CNN in {path.parent} ({e})")
-    return _convolutional_base(model)
+    return _without_classifier(model)
 
 
-def _convolutional_base(model):
-    """The layers of a trained character CNN up to its ``flatten`` output."""
+def _without_classifier(model):
+    """A trained character CNN minus its output layer: image → hidden-layer features."""
     keras = import_keras_quietly()
-    return keras.Model(model.inputs[0], model.get_layer("flatten").output,
-                       name="other_characters_base")
+    return keras.Model(model.inputs[0], model.layers[-2].output, name="other_characters_base")
 
 
 def characters_to_rgb(X, size: tuple[int, int] = (128, 96)) -> np.ndarray:

@@ -210,7 +210,7 @@ def test_character_backbone_is_trained_once_then_loaded(monkeypatch, capsys):
     base = character_backbone()
     out = capsys.readouterr().out
     assert "generating 2,000 synthetic images of 1,000 other characters" in out
-    assert base.output.shape[1:] == (960,) and base.input.shape[1:] == (80, 60, 1)
+    assert base.output.shape[1:] == (256,) and base.input.shape[1:] == (80, 60, 1)
     again = character_backbone()
     assert "loaded from" in capsys.readouterr().out
     X = np.full((2, 80, 60, 1), 255, np.uint8)
