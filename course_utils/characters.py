@@ -255,21 +255,29 @@ def synthetic_root(profile: str | None = None) -> Path:
 def ensure_synthetic(profile: str | None = None, progress: bool = True) -> Path:
     """The synthetic dataset of ``profile``, generated now if absent or out of date."""
     from .config import get_profile
-    from .handwriting import GENERATOR_VERSION
 
     profile = profile or get_profile().name
-    root = synthetic_root(profile)
-    writers = SYNTHETIC_WRITERS[profile]
+    return ensure_generated(synthetic_root(profile), SYNTHETIC_WRITERS[profile],
+                            COURSE_CHARACTERS, progress)
+
+
+def ensure_generated(root: Path, writers: dict, characters: str, progress: bool = True,
+                     what: str = "handwritten characters") -> Path:
+    """The synthetic dataset in ``root`` with these writers and characters: kept when its
+    manifest says it was made so, else generated now (also lesson 8's other characters).
+    ``what`` names the images in the printed line."""
+    from .handwriting import GENERATOR_VERSION
+
     manifest = _read_manifest(root)
-    if _same_settings(manifest, _settings(writers, COURSE_CHARACTERS, SEED)):
+    if _same_settings(manifest, _settings(writers, characters, SEED)):
         return root
     if root.exists():
         found = (manifest or {}).get("generator_version", "unknown")
         print(f"{root} was made by generator version {found} or with other settings; "
               f"regenerating it with version {GENERATOR_VERSION} (old images are not reused)")
-    n = sum(sum(v.values()) for v in synthetic_plan(writers).values())
-    print(f"generating {n:,} synthetic handwritten characters into {root} (once) ...")
-    return generate_synthetic(root, writers, progress=progress)
+    n = sum(sum(v.values()) for v in synthetic_plan(writers, characters).values())
+    print(f"generating {n:,} synthetic {what} into {root} (once) ...")
+    return generate_synthetic(root, writers, characters, progress=progress)
 
 
 # ----------------------------------------------------------------------- finding data
@@ -356,7 +364,7 @@ def _fingerprint(folder: Path) -> str:
 
 
 def _cached_load(folder: Path, fingerprint: str, image_size, max_per_class) -> tuple:
-    from .config import cache_dir
+    from .config import cache_dir, write_atomically
     from .data import load_image_folder
 
     key = hashlib.blake2b(
@@ -370,10 +378,7 @@ def _cached_load(folder: Path, fingerprint: str, image_size, max_per_class) -> t
     X, y, _ = load_image_folder(folder, image_size, CLASS_NAMES, max_per_class=max_per_class,
                                 seed=SEED, ignore_other_classes=True)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.npz")
-        np.savez(tmp, X=X, y=y)
-        tmp.replace(path)
+        write_atomically(path, lambda tmp: np.savez(tmp, X=X, y=y))
     except OSError as e:
         print(f"note: could not cache the arrays in {path.parent} ({e}); loading from images")
     return X, y, False

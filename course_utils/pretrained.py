@@ -23,7 +23,6 @@ import json
 import os
 import pickle
 import socket
-import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import import_keras_quietly
+from .config import import_keras_quietly, write_atomically
 
 OFFLINE_VAR = "COURSE_OFFLINE"  # set to 1 to skip keras.applications downloads
 OFFLINE_ARCHITECTURE = "EfficientNetLite0"
@@ -279,10 +278,7 @@ def lite0_imagenet_weights() -> dict[str, list[np.ndarray]]:
     weights = convert_lite0_weights(read_torch_weights(source))
     flat = {f"{name}/{i}": w for name, ws in weights.items() for i, w in enumerate(ws)}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.npz")
-        np.savez(tmp, **flat)
-        tmp.replace(path)
+        write_atomically(path, lambda tmp: np.savez(tmp, **flat))
         print(f"converted the EfficientNet-Lite0 ImageNet weights from {source.name}; "
               f"cached in {path}")
     except OSError as e:
@@ -424,7 +420,7 @@ def character_backbone(verbose: bool = True):
     it; later calls load it. Returns the network without its 1,000-class output layer: a
     Keras model from the 80×60×1 image (0..255) to the 256 features of its hidden layer.
     """
-    from .characters import SEED, _read_manifest, _same_settings, _settings, generate_synthetic
+    from .characters import SEED, _settings, ensure_generated
     from .config import cache_dir, data_dir, get_profile, seed_everything
     from .data import load_image_folder
     from .handwriting import other_characters
@@ -450,10 +446,8 @@ def character_backbone(verbose: bool = True):
         except Exception as e:  # noqa: BLE001 - a damaged file is retrained, not fatal
             print(f"note: {path} could not be loaded ({e}); training it again")
     root = data_dir() / f"synthetic-others-{profile.name}"
-    if not _same_settings(_read_manifest(root), settings):
-        print(f"generating {len(chars) * (n_train + n_val):,} synthetic images of "
-              f"{len(chars):,} other characters into {root} (once) ...")
-        generate_synthetic(root, writers, chars, SEED, progress=verbose)
+    ensure_generated(root, writers, chars, progress=verbose,
+                     what=f"images of {len(chars):,} other characters")
     X, y, _ = load_image_folder(root / "Train", class_names=list(chars))
     X_val, y_val, _ = load_image_folder(root / "Test", class_names=list(chars))
     seed_everything()
@@ -464,10 +458,7 @@ def character_backbone(verbose: bool = True):
         print(f"other-characters CNN: {len(X):,} training images of {len(chars):,} characters, "
               f"validation accuracy {max(history.history['val_accuracy']):.3f}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.keras")
-        model.save(tmp)
-        tmp.replace(path)
+        write_atomically(path, model.save)
     except OSError as e:
         print(f"note: could not cache the pretrained CNN in {path.parent} ({e})")
     return _without_classifier(model)
