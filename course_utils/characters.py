@@ -364,7 +364,8 @@ def _fingerprint(folder: Path) -> str:
 
 
 def _cached_load(folder: Path, fingerprint: str, image_size, max_per_class) -> tuple:
-    from .config import cache_dir, write_atomically
+    from .cache import write_atomically
+    from .config import cache_dir
     from .data import load_image_folder
 
     key = hashlib.blake2b(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,18 +169,3 @@ def versions(packages: str = "keras,numpy,matplotlib,scipy,skimage,sklearn,panda
         packages = f"{packages},{backend_module}"
     text = watermark(python=True, packages=packages, machine=True)
     return f"{text.rstrip()}\nKeras backend: {backend}\nPlatform: {platform.platform()}"
-
-
-def write_atomically(path: str | os.PathLike, write) -> Path:
-    """Create ``path`` by calling ``write(tmp)`` on a temporary sibling with the same
-    suffix, then moving it into place: readers never see a half-written file, and on any
-    error the temporary file is removed and ``path`` is left as it was."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}{path.suffix}")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path

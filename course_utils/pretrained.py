@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import import_keras_quietly, write_atomically
+from .cache import write_atomically
+from .config import import_keras_quietly
 
 OFFLINE_VAR = "COURSE_OFFLINE"  # set to 1 to skip keras.applications downloads
 OFFLINE_ARCHITECTURE = "EfficientNetLite0"

@@ -69,21 +69,3 @@ def test_versions_names_python_keras_and_backend():
     text = config.versions()
     for word in ("Python", "keras", "numpy", "Keras backend"):
         assert word in text
-
-
-def test_write_atomically_replaces_whole_files_and_cleans_up_failures(tmp_path):
-    from course_utils.config import write_atomically
-
-    target = tmp_path / "sub" / "cache.npz"
-    write_atomically(target, lambda tmp: tmp.write_bytes(b"first"))
-    write_atomically(target, lambda tmp: tmp.write_bytes(b"second"))
-    assert target.read_bytes() == b"second"
-
-    def fail(tmp):
-        tmp.write_bytes(b"half")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        write_atomically(target, fail)
-    assert target.read_bytes() == b"second"
-    assert sorted(p.name for p in target.parent.iterdir()) == ["cache.npz"]  # no leftovers
