@@ -1,8 +1,11 @@
-"""The two models of lesson 4, shared by the lessons and the data-realism measurement."""
+"""Lesson 4's two models, for the lessons that reuse them (5, 7, 8) and the data-realism
+measurement. Lesson 4 writes both out in its cells and checks that they equal these."""
 
 from __future__ import annotations
 
-from .config import import_keras_quietly
+from course_utils.config import import_keras_quietly
+
+keras = import_keras_quietly()
 
 
 def logistic_regression(num_classes: int = 55, input_shape=(80, 60, 1)):
@@ -10,7 +13,6 @@ def logistic_regression(num_classes: int = 55, input_shape=(80, 60, 1)):
 
     Outputs probabilities (softmax). 80×60 inputs and 55 classes: 264,055 parameters.
     """
-    keras = import_keras_quietly()
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
@@ -31,7 +33,6 @@ def character_cnn(num_classes: int = 55, input_shape=(80, 60, 1), hidden_units: 
     ``invert=True`` scales ink to 1 and paper to 0 instead of the reverse (lesson 8: with
     1,000 classes the network does not start learning otherwise).
     """
-    keras = import_keras_quietly()
     layers = keras.layers
     return keras.Sequential(
         [
@@ -48,30 +49,4 @@ def character_cnn(num_classes: int = 55, input_shape=(80, 60, 1), hidden_units: 
             layers.Dense(num_classes),
         ],
         name=name,
-    )
-
-
-def train_classifier(model, X_train, y_train, X_val, y_val, *, name, from_logits, profile,
-                     verbose=0):
-    """Lesson 4's training recipe, shared by every lesson that trains a character classifier.
-
-    Adam; sparse categorical cross-entropy (``from_logits=True`` when the model outputs
-    logits); accuracy and top-5 accuracy; early stopping on validation accuracy that
-    restores the best epoch's weights. Trained once through ``fit_or_load`` under ``name``,
-    then reloaded whenever the model, the data and these settings are unchanged.
-    """
-    from .training import fit_or_load
-
-    keras = import_keras_quietly()
-    model.compile(
-        optimizer="adam",
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
-        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
-    )
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_accuracy", patience=profile.patience, restore_best_weights=True
-    )
-    return fit_or_load(
-        model, X_train, y_train, name=name, validation_data=(X_val, y_val),
-        epochs=profile.epochs, batch_size=64, callbacks=[stop], verbose=verbose,
     )

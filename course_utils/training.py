@@ -1,122 +1,57 @@
-"""Train once, reload afterwards: ``fit_or_load`` (introduced in lesson 4).
+"""Train once, reload afterwards: ``cached_fit`` (introduced in lesson 4).
 
-Re-rendering the course should not retrain every model. ``fit_or_load`` trains a compiled
-model like ``model.fit`` and saves its weights and history under a *cache key*: a hash of
-the architecture, the compile settings (optimizer, loss, metrics), the fit settings
-(epochs, batch size, callbacks) and the training data. Change any of them and the key
-changes, so the model is trained again instead of a stale one being loaded.
+``cached_fit(model, x, y, validation_data=..., epochs=..., callbacks=[...])`` is
+``model.fit`` with the same arguments, plus one thing: the first call trains and saves the
+weights and the history; a later call with *everything that determines the result*
+unchanged loads them instead of training again. What determines the result, and so goes
+into the cache key (``course_utils.cache``):
+
+- the model's architecture, its initial weights and its compile settings (optimizer,
+  loss, metrics);
+- the training and validation data, by content;
+- every fit argument: ``epochs``, ``batch_size``, ``callbacks`` (their settings, and the
+  code of a schedule function), ``class_weight``, ``sample_weight`` ...
+
+``verbose`` is left out: it changes what is printed, not what is learnt. Because the
+initial weights are part of the key, seed before building a model
+(``keras.utils.set_random_seed``) to get the same key, and the cached model, next time.
 """
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import json
 import os
-import re
-import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
+from course_utils.cache import make_key, model_config, write_folder_atomically
+from course_utils.config import cache_dir as default_cache_dir
+from course_utils.config import import_keras_quietly
 
-KEY_VERSION = 1  # bump when the key recipe changes, so old entries are never matched
+keras = import_keras_quietly()
 
-
-def _layer_names(layer, names: list[str]) -> list[str]:
-    names.append(layer.name)
-    for sub in getattr(layer, "layers", []):
-        _layer_names(sub, names)
-    return names
+_NOT_IN_KEY = ("verbose",)
+_BAD_NAME_CHARACTERS = '/\\:*?"<>|'
 
 
-def _name_values(obj, found: list[str]) -> list[str]:
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k == "name" and isinstance(v, str):
-                found.append(v)
-            _name_values(v, found)
-    elif isinstance(obj, list | tuple):
-        for v in obj:
-            _name_values(v, found)
-    return found
-
-
-def _canonical(obj, rename: dict[str, str]):
-    if isinstance(obj, dict):
-        return {k: _canonical(v, rename) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_canonical(v, rename) for v in obj]
-    if isinstance(obj, str):
-        return rename.get(obj, obj)
-    return obj
-
-
-def _canonical_config(model) -> dict:
-    """Architecture and compile settings with Keras's automatic names made stable.
-
-    Building the same model twice gives ``dense`` then ``dense_1``, ``adam`` then ``adam_1``:
-    layers are renamed by position, and other objects lose the ``_N`` suffix Keras adds.
-    """
-    config = {"architecture": model.get_config(), "compile": model.get_compile_config()}
-    rename = {}
-    for name in _name_values(config, []):
-        rename[name] = re.sub(r"_\d+$", "", name)
-    for i, name in enumerate(dict.fromkeys(_layer_names(model, []))):
-        rename[name] = f"layer{i}"
-    return _canonical(config, rename)
-
-
-def _array_digest(a) -> list:
-    a = np.ascontiguousarray(np.asarray(a))
-    return [list(a.shape), str(a.dtype), hashlib.blake2b(a.tobytes(), digest_size=16).hexdigest()]
-
-
-def _callback_settings(cb) -> list:
-    """A callback's constructor settings (not its run state, which changes while training)."""
-    params = inspect.signature(type(cb).__init__).parameters
-    simple = (bool, int, float, str, type(None))
-    settings = {
-        name: getattr(cb, name)
-        for name in params
-        if name not in ("self", "verbose") and isinstance(getattr(cb, name, object()), simple)
-    }
-    return [type(cb).__name__, settings]
-
-
-def cache_key(model, x, y=None, validation_data=None, **fit_settings) -> str:
-    """The hex key ``fit_or_load`` files a training run under.
-
-    It changes with the model's architecture and layer settings, its compile settings,
-    the data, and every fit setting (``epochs``, ``batch_size``, ``callbacks``, ...).
-    """
-    import keras
-
+def fit_key(model, x=None, y=None, validation_data=None, **fit_kwargs) -> str:
+    """The key ``cached_fit`` files a training run under (see the module docstring)."""
     if not model.compiled:
-        raise ValueError("compile the model before fit_or_load (model.compile(...))")
-    callbacks = fit_settings.pop("callbacks", None) or []
-    fit_settings.pop("verbose", None)
-    recipe = {
-        "version": KEY_VERSION,
-        "keras_major": keras.__version__.split(".")[0],
-        "model": _canonical_config(model),
-        "weights": [list(w.shape) for w in model.weights],
-        "data": [_array_digest(x), None if y is None else _array_digest(y)],
-        "validation": None
-        if validation_data is None
-        else [_array_digest(part) for part in validation_data],
-        "callbacks": [_callback_settings(cb) for cb in callbacks],
-        "fit": {k: fit_settings[k] for k in sorted(fit_settings)},
-    }
-    text = json.dumps(recipe, sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+        raise ValueError("compile the model before training it: model.compile(optimizer=..., "
+                         "loss=..., metrics=[...])")
+    settings = {k: v for k, v in fit_kwargs.items() if k not in _NOT_IN_KEY}
+    return make_key(
+        "fit",
+        keras.__version__.split(".")[0],
+        model_config(model),
+        [keras.ops.convert_to_numpy(w) for w in model.weights],
+        {"x": x, "y": y, "validation_data": validation_data},
+        settings,
+    )
 
 
 def _history(data: dict, from_cache: bool, folder: Path):
-    import keras
-
     history = keras.callbacks.History()
     history.history = data
     history.epoch = list(range(len(next(iter(data.values()), []))))
@@ -125,9 +60,12 @@ def _history(data: dict, from_cache: bool, folder: Path):
     return history
 
 
-def _try_load(model, folder: Path, key: str):
+def _load(model, folder: Path, key: str) -> dict | None:
+    """The saved history, with the saved weights loaded into ``model``; None (and ``model``
+    as it was) when there is no entry or it cannot be read."""
     if not (folder / "meta.json").is_file():
         return None
+    initial = model.get_weights()
     try:
         meta = json.loads((folder / "meta.json").read_text())
         if meta.get("key") != key:
@@ -136,93 +74,75 @@ def _try_load(model, folder: Path, key: str):
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)  # so its saved state loads too
         model.load_weights(folder / "model.weights.h5")
-    except Exception as e:  # a damaged entry is retrained, never half-used
-        warnings.warn(f"ignoring damaged cache entry {folder} ({e}); training again", stacklevel=3)
+    except Exception as e:  # noqa: BLE001 - a damaged entry is retrained, never half-used
+        model.set_weights(initial)  # train from the initial weights, not half-loaded ones
+        warnings.warn(f"ignoring the damaged cache entry {folder} ({e}); training again",
+                      stacklevel=3)
         return None
     return data
 
 
-def _saved_key(folder: Path) -> str | None:
-    try:
-        return json.loads((folder / "meta.json").read_text())["key"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def _save(model, folder: Path, key: str, data: dict, seconds: float, replace: bool) -> None:
-    """Write an entry atomically. ``replace=False``: an entry with the same key that another
-    process wrote while we trained is kept; ``True``: what is there (damaged) is replaced."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
+def _save(model, folder: Path, key: str, data: dict, seconds: float) -> None:
+    def write(tmp: Path) -> None:
         model.save_weights(tmp / "model.weights.h5")
         (tmp / "history.json").write_text(json.dumps(data))
-        meta = {"key": key, "epochs": len(next(iter(data.values()), [])), "seconds": seconds}
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        if not replace and _saved_key(folder) == key:
-            return  # another process saved this very run meanwhile: keep theirs
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        try:
-            os.replace(tmp, folder)  # readers see a complete entry or none
-        except OSError:
-            if replace or _saved_key(folder) != key:  # else: lost a race to an identical run
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        epochs = len(next(iter(data.values()), []))
+        (tmp / "meta.json").write_text(json.dumps({"key": key, "epochs": epochs,
+                                                   "seconds": round(seconds, 1)}))
+
+    write_folder_atomically(folder, write)
 
 
-def fit_or_load(
-    model,
-    x,
-    y=None,
-    *,
-    name: str,
-    validation_data=None,
-    cache_dir: str | os.PathLike | None = None,
-    verbose: int = 0,
-    **fit_kwargs,
-):
-    """Train ``model`` like ``model.fit``, or load the weights of an identical earlier run.
+def _summary(name: str, data: dict, how: str) -> str:
+    epochs = len(data.get("loss", []))
+    line = f"{name}: {how} {epochs} epochs"
+    monitored = "val_accuracy" if "val_accuracy" in data else None
+    if monitored and data[monitored]:
+        best = max(range(epochs), key=lambda i: data[monitored][i])
+        line += f"; best {monitored} {data[monitored][best]:.3f} at epoch {best + 1}"
+    return line
+
+
+def cached_fit(model, x=None, y=None, *, validation_data=None, name: str | None = None,
+               cache_dir: str | os.PathLike | None = None, verbose=0, **fit_kwargs):
+    """``model.fit(x, y, validation_data=..., **fit_kwargs)``, trained once and reloaded
+    afterwards.
 
     Args:
         model: a compiled Keras model; on return it holds the trained weights.
-        x, y, validation_data: arrays, as for ``model.fit``.
-        name: a readable name for the cache folder, e.g. ``"cnn"``.
-        cache_dir: default ``course_utils.config.cache_dir() / "models"``.
-        verbose: passed to ``model.fit``.
-        **fit_kwargs: ``epochs``, ``batch_size``, ``callbacks``, ... as for ``model.fit``.
+        x, y, validation_data: NumPy arrays, as for ``model.fit``.
+        name: the cache folder's name; default the model's ``name``.
+        cache_dir: default ``<course home>/cache/models``.
+        verbose: passed to ``model.fit`` (0: silent; a one-line summary is printed anyway).
+        **fit_kwargs: ``epochs``, ``batch_size``, ``callbacks``, ``class_weight`` ... as for
+            ``model.fit``.
     Returns:
-        A ``keras.callbacks.History`` with ``.history`` (per-epoch metrics), plus
+        The ``keras.callbacks.History`` of the run (``.history``: metrics per epoch), with
         ``.from_cache`` (True when loaded) and ``.cache_folder``.
 
-    An unwritable cache folder gives a warning, not an error: the trained model is returned.
+    An unwritable cache gives a warning, not an error: the trained model is returned.
     """
-    from course_utils.config import cache_dir as default_cache_dir
-
-    if not name or any(c in name for c in '/\\:*?"<>|') or name.startswith("."):
+    name = name or model.name
+    if not name or name.startswith(".") or any(c in name for c in _BAD_NAME_CHARACTERS):
         raise ValueError(f"name {name!r} must be a plain folder name such as 'cnn'")
-    key = cache_key(model, x, y, validation_data, **fit_kwargs)
+    key = fit_key(model, x, y, validation_data, **fit_kwargs)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "models"
     folder = root / name / key
-    found = (folder / "meta.json").is_file()  # an entry that fails to load gets replaced
-    data = _try_load(model, folder, key)
+    data = _load(model, folder, key)
     if data is not None:
-        print(f"{name}: loaded the cached training run ({len(data['loss'])} epochs) from {folder}")
+        print(_summary(name, data, "loaded the cached run of"))
         return _history(data, True, folder)
     start = time.perf_counter()
     fitted = model.fit(x, y, validation_data=validation_data, verbose=verbose, **fit_kwargs)
     seconds = time.perf_counter() - start
     data = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     try:
-        _save(model, folder, key, data, seconds, replace=found)
-        where = f"cached in {folder}"
+        _save(model, folder, key, data, seconds)
     except OSError as e:
-        where = "not cached"
         warnings.warn(
             f"could not write the training cache under {root} ({e}); the model is trained but "
             "will be trained again next time. Set COURSE_HOME to a writable folder.",
             stacklevel=2,
         )
-    print(f"{name}: trained {len(data['loss'])} epochs in {seconds:.0f} s, {where}")
+    print(_summary(name, data, "trained") + f" ({seconds:.0f} s)")
     return _history(data, False, folder)

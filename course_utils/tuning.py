@@ -1,87 +1,51 @@
-"""Keras Tuner searches that are cached predictably (lesson 6).
+"""Keras Tuner searches that reload predictably, and reading their results (lesson 6).
 
-Keras Tuner keeps every trial in ``<directory>/<project_name>`` and, when a tuner is
-created again with ``overwrite=False``, reloads them ("Reloading Tuner from ...") and only
-runs the trials that are missing. That is what makes re-rendering fast, and also how a
-search silently reuses stale trials after the search space changed. ``make_tuner`` names
-the project after the search *and* a digest of everything that defines it - the build
-function (its source, the search space it declares and the model it builds by default), the
-tuner and its settings, the data -
-so a changed search starts afresh in a new folder, and an unchanged one is reloaded.
+Keras Tuner keeps every trial in ``<directory>/<project_name>``. A tuner created again
+with the same folder and ``overwrite=False`` reloads the trials ("Reloading Tuner from
+...") and runs only the missing ones: that makes re-rendering fast, and it is also how a
+search silently reuses stale trials after its search space changed. :func:`tuner_project`
+names the folder after the search *and* a key of everything that defines it, so a changed
+search starts afresh in a new folder and an unchanged one is reloaded.
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 from pathlib import Path
 
+import keras_tuner as kt
 import numpy as np
 
-from .config import cache_dir
-
-TUNERS = ("random", "bayesian")
+from course_utils.cache import make_key, model_config
+from course_utils.config import cache_dir
 
 
 def tuner_dir() -> Path:
-    """Where searches are kept: ``<course_home>/cache/tuner``."""
+    """Where searches are kept: ``<course home>/cache/tuner`` (the tuner's ``directory``)."""
     return cache_dir() / "tuner"
 
 
-def _source(fn) -> str:
-    try:
-        return inspect.getsource(fn)
-    except (OSError, TypeError):  # no source available: fall back to the compiled code
-        code = fn.__code__
-        return repr((code.co_code, code.co_consts, code.co_names))
-
-
-def _default_build(build_model) -> list:
-    """The search space as declared, and the model built from its default values.
-
-    Covers what the source cannot show: values captured in a closure or read from globals.
-    """
-    import keras_tuner as kt
-
-    from .training import _canonical_config
-
+def _declared_space(build_model) -> list:
+    """The search space the build function declares, and the model it builds from the
+    default values: they catch what the source cannot show (values read from globals)."""
     hp = kt.HyperParameters()
     model = build_model(hp)
-    return [hp.get_config(), _canonical_config(model)]
+    return [hp.get_config(), model_config(model)]
 
 
-def search_key(build_model, kind: str, data, **settings) -> str:
-    """A digest of the build function (its source, its declared search space, the model it
-    builds by default), the tuner kind, its settings and the data."""
-    h = hashlib.blake2b(digest_size=6)
-    h.update(_source(build_model).encode())
-    h.update(json.dumps(_default_build(build_model), sort_keys=True, default=str).encode())
-    h.update(json.dumps([kind, settings], sort_keys=True, default=str).encode())
-    for array in data:
-        a = np.ascontiguousarray(array)
-        h.update(f"{a.shape}{a.dtype}".encode())
-        h.update(hashlib.blake2b(a.tobytes(), digest_size=16).digest())
-    return h.hexdigest()
+def tuner_project(name: str, tuner_class, build_model, data, **settings) -> str:
+    """The ``project_name`` for a search: ``name`` plus a key of the tuner class, its
+    ``settings`` (objective, max_trials, seed ...), the build function (by code and by the
+    search space it declares) and the ``data`` (a tuple of arrays, by content).
 
-
-def make_tuner(kind: str, build_model, *, name: str, data, objective: str = "val_accuracy",
-               max_trials: int = 10, seed: int = 42, overwrite: bool = False):
-    """A ``RandomSearch`` ("random") or ``BayesianOptimization`` ("bayesian") tuner whose
-    project folder is ``<tuner_dir>/<name>-<kind>-<digest>``.
-
-    ``data`` is the tuple of arrays the search will use (its digest goes into the name).
-    With ``overwrite=False`` an identical earlier search is reloaded instead of rerun.
+    Pass the same settings to the tuner itself, e.g.
+    ``kt.RandomSearch(build_model, **settings, directory=tuner_dir(),
+    project_name=tuner_project("characters", kt.RandomSearch, build_model, data, **settings))``.
     """
-    import keras_tuner as kt
-
-    if kind not in TUNERS:
-        raise ValueError(f"kind must be one of {TUNERS}, got {kind!r}")
-    settings = {"objective": objective, "max_trials": max_trials, "seed": seed}
-    key = search_key(build_model, kind, data, **settings)
-    cls = kt.RandomSearch if kind == "random" else kt.BayesianOptimization
-    return cls(build_model, directory=str(tuner_dir()), project_name=f"{name}-{kind}-{key}",
-               overwrite=overwrite, **settings)
+    source = inspect.getsource(build_model) if inspect.isfunction(build_model) else None
+    key = make_key("tuner", tuner_class.__name__, settings, build_model, source,
+                   _declared_space(build_model), list(data), length=12)
+    return f"{name}-{tuner_class.__name__}-{key}"
 
 
 def trial_scores(tuner) -> list[float | None]:
@@ -91,9 +55,7 @@ def trial_scores(tuner) -> list[float | None]:
 
 
 def best_so_far(scores, direction: str = "max") -> np.ndarray:
-    """Running best of a list of scores (failed trials, None, keep the previous best)."""
+    """The best score up to each trial (a failed trial, None, keeps the previous best)."""
     values = np.array([np.nan if s is None else s for s in scores], dtype=float)
-    fill = -np.inf if direction == "max" else np.inf
-    values = np.where(np.isnan(values), fill, values)
-    running = np.maximum.accumulate(values) if direction == "max" else np.minimum.accumulate(values)
-    return np.where(np.isinf(running), np.nan, running)
+    running = np.fmax.accumulate(values) if direction == "max" else np.fmin.accumulate(values)
+    return running

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import pytest
 
 from course_utils import tuning
 
@@ -35,32 +34,45 @@ def search(tuner):
     return tuner
 
 
-def test_key_changes_with_search_space_settings_and_data():
-    key = tuning.search_key(build_small, "random", DATA, max_trials=2)
-    assert key == tuning.search_key(build_small, "random", DATA, max_trials=2)
-    assert key != tuning.search_key(build_other, "random", DATA, max_trials=2)
-    assert key != tuning.search_key(build_small, "bayesian", DATA, max_trials=2)
-    assert key != tuning.search_key(build_small, "random", DATA, max_trials=3)
-    assert key != tuning.search_key(build_small, "random", (X[:-1], Y[:-1]), max_trials=2)
+import keras_tuner as kt  # noqa: E402
+
+
+def project(build=build_small, cls=kt.RandomSearch, data=DATA, **settings):
+    settings = {"max_trials": 2, "objective": "val_accuracy", "seed": 1} | settings
+    return tuning.tuner_project("t", cls, build, data, **settings)
+
+
+def make_tuner(build=build_small, **settings):
+    settings = {"max_trials": 2, "objective": "val_accuracy", "seed": 1} | settings
+    return kt.RandomSearch(build, **settings, directory=str(tuning.tuner_dir()),
+                           project_name=project(build, **settings))
+
+
+def test_project_name_changes_with_search_space_settings_and_data():
+    name = project()
+    assert name == project() and name.startswith("t-RandomSearch-")
+    assert name != project(build_other)  # same source, other captured choices
+    assert name != project(cls=kt.BayesianOptimization)
+    assert name != project(max_trials=3)
+    assert name != project(seed=2)
+    assert name != project(data=(X[:-1], Y[:-1]))
+    changed = X.copy()
+    changed[20, 2] += 1  # one value, by content
+    assert name != project(data=(changed, Y))
 
 
 def test_same_search_reloads_and_changed_search_starts_afresh(capsys):
-    first = search(tuning.make_tuner("random", build_small, name="t", data=DATA, max_trials=2))
+    first = search(make_tuner())
     folder = tuning.tuner_dir()
     assert len(first.oracle.trials) == 2 and str(folder) in first.project_dir
-    again = tuning.make_tuner("random", build_small, name="t", data=DATA, max_trials=2)
+    again = make_tuner()
     assert again.project_dir == first.project_dir and len(again.oracle.trials) == 2
     assert "Reloading Tuner" in capsys.readouterr().out
-    other = tuning.make_tuner("random", build_other, name="t", data=DATA, max_trials=2)
+    other = make_tuner(build_other)
     assert other.project_dir != first.project_dir and len(other.oracle.trials) == 0
     assert len(list(folder.iterdir())) == 2
     scores = tuning.trial_scores(first)
     assert len(scores) == 2 and all(0 <= s <= 1 for s in scores)
-
-
-def test_unknown_tuner_kind():
-    with pytest.raises(ValueError, match="kind must be one of"):
-        tuning.make_tuner("grid", build_small, name="t", data=DATA)
 
 
 def test_best_so_far_keeps_the_running_best_and_skips_failures():
