@@ -52,16 +52,25 @@ def _array(a) -> dict:
     return {"array": content, "shape": list(a.shape), "dtype": str(a.dtype)}
 
 
+def _code_object(code) -> dict:
+    """What a compiled body uses: its constants (nested functions followed) and names.
+    Tells apart two lambdas written on one line, whose source text is the same."""
+    consts = [_code_object(c) if hasattr(c, "co_consts")
+              else sorted(map(repr, c)) if isinstance(c, frozenset)  # order varies by hash seed
+              else repr(c) for c in code.co_consts]
+    return {"consts": consts, "names": list(code.co_names)}
+
+
 def _code(fn, depth: int) -> dict:
-    """A function by its code: source (or bytecode), defaults and captured values."""
+    """A function by its code: source, constants, defaults and captured values."""
     try:
         source = inspect.getsource(fn)
     except (OSError, TypeError):
-        code = fn.__code__
-        source = repr((code.co_code, code.co_consts, code.co_names))
+        source = None
     closure = [c.cell_contents for c in (fn.__closure__ or ()) if _has_contents(c)]
     return {
         "function": source,
+        "code": _code_object(fn.__code__),
         "defaults": _digest(fn.__defaults__, depth + 1),
         "closure": _digest(closure, depth + 1),
     }
