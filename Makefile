@@ -34,12 +34,12 @@ course: preview
 	@$(MAKE) --no-print-directory render
 
 preview: setup
-	$(BIN)/python -m course_utils.build execute --html
+	$(BIN)/python -m tools.build execute --html
 
 test: lint unit notebooks
 
 lint: setup
-	$(BIN)/ruff check course_utils data_scripts tests lessons
+	$(BIN)/ruff check course_utils data_scripts tools tests lessons
 
 unit: setup
 	$(BIN)/python -m pytest tests -q
@@ -50,10 +50,10 @@ notebooks: setup
 
 bench: setup
 	$(BIN)/python -m data_scripts.bench_data
-	$(BIN)/python -m course_utils.build bench
+	$(BIN)/python -m tools.build bench
 
 bench-record: setup
-	COURSE_PROFILE=full $(BIN)/python -m course_utils.build bench --cold --record bench.json --index index.qmd
+	COURSE_PROFILE=full $(BIN)/python -m tools.build bench --cold --record bench.json --index index.qmd
 
 render:
 	@if command -v quarto >/dev/null 2>&1; then \

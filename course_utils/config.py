@@ -1,6 +1,11 @@
 """Profile, paths and seeding: what every lesson's setup cell needs (introduced in lesson 1).
 
 Nothing here runs at import time. A lesson calls :func:`setup` once, at the top.
+
+Keras is the one import made inside functions, through :func:`import_keras_quietly`: this
+module is imported by ``import course_utils``, and importing Keras there would start
+TensorFlow (with its C++ start-up noise) before a learner could choose ``KERAS_BACKEND``.
+The other modules call ``keras = import_keras_quietly()`` at their top.
 """
 
 from __future__ import annotations
@@ -11,6 +16,10 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from watermark import watermark
+
+from .plots import use_course_style
 
 #: Environment variables the course reads.
 PROFILE_VAR = "COURSE_PROFILE"
@@ -96,8 +105,7 @@ def seed_everything(seed: int = DEFAULT_SEED) -> None:
 
 def describe_hardware() -> str:
     """One line naming the devices the Keras backend sees, e.g. ``"cpu:0 (2 cores)"``."""
-    import keras
-
+    keras = import_keras_quietly()
     try:
         devices = keras.distribution.list_devices()
     except Exception:  # not every backend implements it
@@ -140,8 +148,6 @@ def setup(seed: int = DEFAULT_SEED) -> Profile:
     Prints the profile, the Keras backend and the hardware, and returns the :class:`Profile`.
     """
     keras = import_keras_quietly()
-    from course_utils.plots import use_course_style
-
     profile = get_profile()
     seed_everything(seed)
     use_course_style()
@@ -160,10 +166,7 @@ def versions(packages: str = "keras,numpy,matplotlib,scipy,skimage,sklearn,panda
 
     Every lesson prints this in its last cell.
     """
-    import keras
-    from watermark import watermark
-
-    backend = keras.backend.backend()
+    backend = import_keras_quietly().backend.backend()
     backend_module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
     if backend_module and backend_module not in packages.split(","):
         packages = f"{packages},{backend_module}"

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
+from sklearn.model_selection import train_test_split
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff"})
 
@@ -44,11 +45,6 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(
         p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
     )
-
-
-def list_classes(root: str | os.PathLike) -> list[str]:
-    """Class names of a dataset folder (its sub-folder names, sorted by code point)."""
-    return list(_class_dirs(root))
 
 
 def check_same_classes(expected: Sequence[str], found: Sequence[str], where: str = "") -> None:
@@ -182,8 +178,6 @@ def stratified_split(
 
     Returns ``X_train, X_val, y_train, y_val``.
     """
-    from sklearn.model_selection import train_test_split
-
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
     if not 0 < val_fraction < 1:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import top_k_accuracy_score
+
+from .config import import_keras_quietly
+
+keras = import_keras_quietly()
 
 
 def _labels(y_true, y_pred=None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -56,10 +63,14 @@ def top_k_accuracy(y_true, y_prob, k: int = 5) -> float:
     """Fraction of images whose true class is among the ``k`` most probable classes."""
     y_true, _ = _labels(y_true)
     y_prob = _probabilities(y_prob, len(y_true))
-    if not 1 <= k <= y_prob.shape[1]:
-        raise ValueError(f"k must be between 1 and {y_prob.shape[1]}, got {k}")
-    top = np.argsort(-y_prob, axis=1)[:, :k]
-    return float((top == y_true[:, None]).any(axis=1).mean())
+    n_classes = y_prob.shape[1]
+    if not 1 <= k <= n_classes:
+        raise ValueError(f"k must be between 1 and {n_classes}, got {k}")
+    # scikit-learn takes two classes as one score column (the second class's).
+    scores = y_prob[:, 1] if n_classes == 2 else y_prob
+    with warnings.catch_warnings():  # k == n_classes is allowed here: every image is a hit
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        return float(top_k_accuracy_score(y_true, scores, k=k, labels=range(n_classes)))
 
 
 def top_k_classes(y_prob, class_names: Sequence[str], k: int = 3) -> list[list[tuple[str, float]]]:
@@ -88,6 +99,4 @@ def predict_probabilities(model, X, from_logits: bool = True) -> np.ndarray:
     out = model.predict(X, verbose=0)
     if not from_logits:
         return np.asarray(out)
-    out = out - out.max(axis=1, keepdims=True)  # the same softmax, without overflow
-    exp = np.exp(out)
-    return exp / exp.sum(axis=1, keepdims=True)
+    return keras.ops.convert_to_numpy(keras.ops.softmax(out, axis=1))

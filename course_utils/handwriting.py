@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
@@ -37,11 +37,6 @@ def _vendored() -> dict:
         encoding="utf-8"
     )
     return json.loads(text)
-
-
-def available_characters() -> str:
-    """Every character the renderer can draw: the 55 course ones first, then 1,000 others."""
-    return "".join(_vendored()["medians"])
 
 
 def other_characters() -> str:
@@ -231,8 +226,3 @@ def render_character(
     r0, r1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, img.shape[0])
     c0, c1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, img.shape[1])
     return img[r0:r1, c0:c1].copy()
-
-
-def style_dict(style: WriterStyle) -> dict:
-    """A writer's style as plain numbers (for manifests and tables)."""
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(style).items()}

@@ -11,6 +11,8 @@ import numpy as np
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from scipy.cluster.hierarchy import leaves_list, linkage
+from sklearn.metrics import confusion_matrix
 
 #: The subset of Noto Sans CJK SC shipped in ``course_utils/fonts`` (SIL OFL 1.1).
 CJK_FONT_FILE = "CourseCJKSans-Regular.otf"
@@ -172,8 +174,6 @@ def plot_failed_predictions(
 
 def cluster_order(matrix: np.ndarray) -> np.ndarray:
     """An ordering of rows/columns that puts classes confused with each other side by side."""
-    from scipy.cluster.hierarchy import leaves_list, linkage
-
     m = np.asarray(matrix, dtype=float)
     sym = m + m.T
     np.fill_diagonal(sym, 0)
@@ -192,8 +192,6 @@ def plot_confusion_matrix(
     cluster: bool = True,
 ) -> Figure:
     """Confusion matrix, rows = true class, normalised per row, clustered (lesson 5)."""
-    from sklearn.metrics import confusion_matrix
-
     k = len(class_names)
     cm = confusion_matrix(y_true, y_pred, labels=np.arange(k)).astype(float)
     if normalize:

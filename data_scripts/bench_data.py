@@ -16,8 +16,9 @@ BARS = {"generate": 120.0, "load from cache": 10.0}  # seconds, full profile, 2 
 
 
 def main() -> None:
-    from course_utils.characters import ensure_synthetic, load_characters
+    from course_utils.characters import load_characters
     from course_utils.config import get_profile
+    from course_utils.synthetic import ensure_synthetic
 
     profile = get_profile().name
     with tempfile.TemporaryDirectory() as home:

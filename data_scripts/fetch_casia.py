@@ -29,7 +29,6 @@ import io
 import json
 import shutil
 import struct
-import uuid
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -38,8 +37,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from course_utils.characters import COURSE_CHARACTERS, MANIFEST, REAL_SUBSET, replace_folder
+from course_utils.cache import partial_folder, remove_abandoned, replace_folder
+from course_utils.characters import COURSE_CHARACTERS, REAL_SUBSET
 from course_utils.data import IMAGE_SUFFIXES
+from course_utils.synthetic import MANIFEST
 
 HEADER = struct.Struct("<I2sHH")  # sample size, GB tag code, width, height
 SPLITS = ("Train", "Test")
@@ -179,8 +180,8 @@ def build_subset(
     """Assemble the subset in a temporary folder; move it to ``out`` only if complete."""
     if png is None and not (train and test):
         raise ValueError("give both --train and --test .gnt sources, or --png/--kaggle")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
+    remove_abandoned(out)
+    tmp = partial_folder(out)
     try:
         counts = {}
         for split, sources in zip(SPLITS, (train, test), strict=True):

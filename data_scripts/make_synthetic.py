@@ -15,14 +15,14 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> None:
-    from course_utils.characters import (
+    from course_utils.config import get_profile
+    from course_utils.synthetic import (
         SEED,
         SYNTHETIC_WRITERS,
         ensure_synthetic,
         generate_synthetic,
         synthetic_plan,
     )
-    from course_utils.config import get_profile
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=sorted(SYNTHETIC_WRITERS),

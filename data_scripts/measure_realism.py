@@ -10,7 +10,8 @@ checks the bars of the data issue:
 
 It prints a Markdown table and, with ``--readme``, writes it into
 ``data_scripts/README.md`` between the ``realism`` markers. Models are trained once and
-cached (``course_utils.training.fit_or_load``), so a second run only evaluates.
+cached (``course_utils.training.cached_fit``, with lesson 4's recipe and seed), so a second
+run only evaluates and shares lesson 4's cached models.
 
     COURSE_PROFILE=full python data_scripts/measure_realism.py --readme
 """
@@ -41,25 +42,37 @@ def evaluate(model, X, y, from_logits):
 def measure() -> tuple[str, dict]:
     from course_utils import setup
     from course_utils.characters import find_characters, load_characters
+    from course_utils.config import import_keras_quietly
     from course_utils.data import image_sizes, stratified_split
     from course_utils.evaluation import most_confused_pairs
     from course_utils.handwriting import GENERATOR_VERSION
-    from course_utils.models import character_cnn, logistic_regression, train_classifier
+    from course_utils.models import character_cnn, logistic_regression
+    from course_utils.training import cached_fit
+
+    keras = import_keras_quietly()
 
     profile = setup()
     X, y, names = load_characters("train")
     X_test, y_test, _ = load_characters("test")
     X_messy, y_messy, _ = load_characters("messy")
     X_train, X_val, y_train, y_val = stratified_split(X, y, 0.2, seed=42)
-    data = (X_train, y_train, X_val, y_val)  # train_classifier's argument order
 
     rows, results = [], {}
     for label, build, logits in [("logistic regression", logistic_regression, False),
                                  ("CNN", character_cnn, True)]:
+        keras.utils.set_random_seed(42)  # lesson 4's seed, recipe and arguments: its cache
         model = build(len(names))
+        model.compile(
+            optimizer="adam",
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=logits),
+            metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
+        )
+        stop = keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", patience=profile.patience, restore_best_weights=True
+        )
         start = time.perf_counter()
-        history = train_classifier(model, *data, name=label.replace(" ", "_"),
-                                   from_logits=logits, profile=profile)
+        history = cached_fit(model, X_train, y_train, validation_data=(X_val, y_val),
+                             epochs=profile.epochs, batch_size=64, callbacks=[stop])
         seconds = time.perf_counter() - start
         epochs = len(history.history["loss"])
         for split, (Xs, ys) in {"Test": (X_test, y_test), "Messy": (X_messy, y_messy)}.items():

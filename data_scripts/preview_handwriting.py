@@ -3,7 +3,7 @@
     python -m data_scripts.preview_handwriting             # Train and Messy grids
     python -m data_scripts.preview_handwriting --out DIR
 
-The images are the ones ``course_utils.characters.generate_synthetic`` writes for the
+The images are the ones ``course_utils.synthetic.generate_synthetic`` writes for the
 first 8 writers of Train and all 7 beginners of Messy (same seed), so the grids show the
 dataset itself, not a separate rendering.
 """
@@ -21,8 +21,8 @@ def save_grids(out: Path, chars: str = CHARS) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
-    from course_utils.characters import SYNTHETIC_WRITERS, writer_samples
     from course_utils.plots import plot_image_grid, use_course_style
+    from course_utils.synthetic import SYNTHETIC_WRITERS, writer_samples
 
     use_course_style()
     out.mkdir(parents=True, exist_ok=True)

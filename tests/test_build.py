@@ -2,7 +2,7 @@ import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 
-from course_utils import build
+from tools import build
 
 
 def write_notebook(path, *sources, tags=None):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras_tuner as kt
 import numpy as np
 import pytest
 
 from course_utils import cache
 from course_utils.cache import digest, make_key, write_atomically, write_folder_atomically
+from course_utils.characters import arrays_key
 from course_utils.training import fit_key
 from course_utils.tuning import tuner_project
 
@@ -48,10 +51,15 @@ def tuner_recipe():
                          objective="val_accuracy", max_trials=3, seed=1)
 
 
+def arrays_recipe():
+    return arrays_key(Path("/nonexistent/pin/Train"), "pin-fingerprint", (80, 60), 24)
+
+
 #: recipe -> (the version it was pinned at, the function computing it on fixed inputs, key).
 #: When a recipe changes on purpose: bump cache.KEY_VERSIONS[recipe], then update the pin.
 PINS = {
     "fit": (2, fit_recipe, "89ae948399acf4a1fbbd"),
+    "arrays": (2, arrays_recipe, "598707ff805dedc6a482"),
     "tuner": (2, tuner_recipe, "pin-RandomSearch-4184e5829ee5"),
 }
 

@@ -1,4 +1,5 @@
-"""load_characters: choosing the source, generating and caching, and bad datasets."""
+"""load_characters (characters) and generate_synthetic (synthetic): choosing the source,
+generating and caching, and bad datasets."""
 
 from __future__ import annotations
 
@@ -9,13 +10,10 @@ import pytest
 from PIL import Image
 
 from course_utils import characters as ch
-from course_utils.characters import (
-    CLASS_NAMES,
-    COURSE_CHARACTERS,
-    generate_synthetic,
-    load_characters,
-)
+from course_utils import synthetic as sy
+from course_utils.characters import CLASS_NAMES, COURSE_CHARACTERS, load_characters
 from course_utils.config import data_dir
+from course_utils.synthetic import generate_synthetic
 
 TINY = {"Train": (2, 1), "Test": (1, 1), "Messy": (1, 1)}
 
@@ -24,7 +22,7 @@ TINY = {"Train": (2, 1), "Test": (1, 1), "Messy": (1, 1)}
 def tiny_synthetic(monkeypatch):
     """The smoke profile with two writers for Train and one for Test and Messy."""
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
-    monkeypatch.setitem(ch.SYNTHETIC_WRITERS, "smoke", TINY)
+    monkeypatch.setitem(sy.SYNTHETIC_WRITERS, "smoke", TINY)
     monkeypatch.setattr(ch, "KAGGLE_INPUT", ch.Path("/nonexistent/kaggle/input"))
 
 
@@ -62,7 +60,7 @@ def test_interrupted_generation_leaves_old_data_and_no_partial_folder(tmp_path, 
     def interrupt(new, target):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ch, "replace_folder", interrupt)
+    monkeypatch.setattr(sy, "replace_folder", interrupt)
     with pytest.raises(KeyboardInterrupt):
         generate_synthetic(root, TINY, "人", seed=9, processes=1, progress=False)
     assert (root / "dataset.json").read_text() == before
@@ -91,7 +89,7 @@ def test_load_synthetic_generates_once_then_uses_the_cache(tiny_synthetic, capsy
 
 def test_older_generator_version_is_regenerated_not_mixed(tiny_synthetic, capsys):
     load_characters("test")
-    root = ch.synthetic_root("smoke")
+    root = sy.synthetic_root("smoke")
     manifest = json.loads((root / "dataset.json").read_text())
     manifest["generator_version"] = 0
     (root / "dataset.json").write_text(json.dumps(manifest))
@@ -208,3 +206,13 @@ def test_a_finished_dataset_of_another_process_is_kept(tmp_path, monkeypatch):
     generate_synthetic(root, TINY, "人", seed=3, processes=1, progress=False)  # other settings
     assert json.loads((root / "dataset.json").read_text())["id"] != theirs
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+
+
+def test_arrays_key_changes_with_everything_that_determines_the_arrays(tmp_path):
+    base = (tmp_path / "Train", "files-1", (80, 60), None)
+    key = ch.arrays_key(*base)
+    assert key == ch.arrays_key(*base) and len(key) == 20
+    for i, other in enumerate([tmp_path / "Test", "files-2", (40, 30), 24]):
+        changed = list(base)
+        changed[i] = other
+        assert ch.arrays_key(*changed) != key

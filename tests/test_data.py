@@ -78,11 +78,11 @@ def test_decomposed_unicode_folder_names_match_composed(tmp_path):
     assert names == ["caf\u00e9"]
 
 
-def test_count_images_and_list_classes(image_folder):
+def test_count_images_counts_only_images(image_folder):
     (image_folder / "口" / "notes.txt").write_text("not an image")
     counts = data.count_images(image_folder)
     assert counts.to_dict() == {"口": 4, "日": 4, "木": 4}
-    assert data.list_classes(image_folder) == sorted(CLASSES)
+    assert counts.index.tolist() == sorted(CLASSES)
 
 
 def test_image_sizes_reads_every_file(image_folder):

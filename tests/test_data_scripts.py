@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import characters as ch
+from course_utils import synthetic as sy
 from course_utils.characters import COURSE_CHARACTERS
 from data_scripts import (
     bench_data,
@@ -84,16 +84,16 @@ def test_writer_samples_match_the_generated_files(tmp_path):
     import numpy as np
     from PIL import Image
 
-    root = ch.generate_synthetic(tmp_path / "s", {"Messy": (2, 2)}, "口", processes=1,
+    root = sy.generate_synthetic(tmp_path / "s", {"Messy": (2, 2)}, "口", processes=1,
                                  progress=False)
-    (second,) = ch.writer_samples("口", [2], "Messy")
+    (second,) = sy.writer_samples("口", [2], "Messy")
     np.testing.assert_array_equal(np.asarray(Image.open(root / "Messy/口/messy-0002.png")),
                                   second)
 
 
 def test_bench_reports_each_step(monkeypatch, capsys):
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
-    monkeypatch.setitem(ch.SYNTHETIC_WRITERS, "smoke", {"Train": (1, 1), "Test": (1, 1),
+    monkeypatch.setitem(sy.SYNTHETIC_WRITERS, "smoke", {"Train": (1, 1), "Test": (1, 1),
                                                         "Messy": (1, 1)})
     home = Path.cwd()
     bench_data.main()
@@ -126,14 +126,14 @@ def test_realism_writes_only_between_the_markers(tmp_path, monkeypatch):
 def test_make_synthetic_cli(tmp_path, monkeypatch, capsys):
     from data_scripts import make_synthetic
 
-    monkeypatch.setitem(ch.SYNTHETIC_WRITERS, "smoke", {"Train": (1, 1), "Test": (1, 1),
+    monkeypatch.setitem(sy.SYNTHETIC_WRITERS, "smoke", {"Train": (1, 1), "Test": (1, 1),
                                                         "Messy": (1, 1)})
     make_synthetic.main(["--profile", "smoke", "--out", str(tmp_path / "s"), "--seed", "3",
                          "--processes", "1"])
     assert "55 Train, 55 Test, 55 Messy images" in capsys.readouterr().out
     assert len(list((tmp_path / "s" / "Messy").rglob("*.png"))) == 55
     make_synthetic.main(["--profile", "smoke"])  # the course's own set, in COURSE_HOME
-    assert (ch.synthetic_root("smoke") / "dataset.json").is_file()
+    assert (sy.synthetic_root("smoke") / "dataset.json").is_file()
     with pytest.raises(SystemExit):
         make_synthetic.main(["--seed", "3"])
 

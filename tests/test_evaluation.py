@@ -76,3 +76,24 @@ def test_predict_probabilities_applies_softmax_to_logits():
     np.testing.assert_allclose(p, [[0.5, 0.5, 0.0], [0.2, 0.6, 0.2]], atol=1e-12)
     np.testing.assert_allclose(ev.predict_probabilities(Fixed(), None, False)[1, 1],
                                np.log(3.0))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+def test_top_k_accuracy_counts_the_true_class_among_the_k_most_probable(n_classes):
+    rng = np.random.default_rng(n_classes)
+    y_prob = rng.dirichlet(np.ones(n_classes), size=200)
+    y_true = rng.integers(0, n_classes, size=200)
+    for k in range(1, n_classes + 1):
+        top = np.argsort(-y_prob, axis=1)[:, :k]
+        expected = (top == y_true[:, None]).any(axis=1).mean()
+        assert ev.top_k_accuracy(y_true, y_prob, k=k) == pytest.approx(expected)
+
+
+def test_predict_probabilities_rows_sum_to_one_for_float32_logits():
+    class Random:
+        def predict(self, X, verbose=0):
+            return np.random.default_rng(0).normal(0, 5, size=(4, 55)).astype("float32")
+
+    p = ev.predict_probabilities(Random(), None)
+    assert isinstance(p, np.ndarray) and p.shape == (4, 55)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 import yaml
 
-from course_utils import build
+from tools import build
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]-*.ipynb"))

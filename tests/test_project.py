@@ -34,12 +34,14 @@ def test_every_dependency_has_a_lower_bound():
 
 
 def test_one_repository_url_everywhere():
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.split()
+    # Files tracked or about to be (not ignored), as they are in the working tree.
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     repo = REPO_URL.removeprefix("https://github.com/")
-    for name in tracked:
+    for name in files:
         path = ROOT / name
-        if path.suffix not in {".ipynb", ".yml", ".yaml", ".qmd", ".md", ".py", ".toml"}:
+        suffixes = {".ipynb", ".yml", ".yaml", ".qmd", ".md", ".py", ".toml"}
+        if path.suffix not in suffixes or not path.is_file():  # deleted, not yet committed
             continue
         for found in re.findall(r"github(?:usercontent)?\.com/([\w.-]+/[\w.-]+)", path.read_text()):
             assert found == repo, f"{name} names {found}, not {repo} (pyproject.toml)"
@@ -68,3 +70,10 @@ def test_shipped_font_and_licence_are_packaged():
     assert (cjk_font_path().parent / "OFL.txt").read_text().count("SIL OPEN FONT LICENSE") == 1
     package_data = PYPROJECT["tool"]["setuptools"]["package-data"]["course_utils"]
     assert "fonts/*" in package_data
+
+
+def test_only_course_utils_is_shipped():
+    """Learners install course_utils; the maintainer tools/ stay in the repository."""
+    assert PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"] == ["course_utils*"]
+    assert not (ROOT / "course_utils" / "build.py").exists()
+    assert (ROOT / "tools" / "build.py").is_file()

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 import yaml
 
-from course_utils import build
+from tools import build
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]-*.ipynb"))
@@ -55,7 +55,7 @@ def test_site_options():
     frozen = yaml.safe_load((ROOT / "_quarto-frozen.yml").read_text())
     assert frozen["execute"]["freeze"] is True
     # A render writes outputs back into the notebooks; the post-render step strips them.
-    assert config["project"]["post-render"] == "python -m course_utils.build strip"
+    assert config["project"]["post-render"] == "python -m tools.build strip"
 
 
 def test_lessons_render_as_page_and_linked_slides():

@@ -2,10 +2,11 @@
 ``make bench``).
 
 The committed notebooks stay clean: every executed copy is written under ``build/``.
+Run it from the repository root (it is maintainer tooling, not part of ``course_utils``):
 
-    python -m course_utils.build execute [--html] [--out build] [lessons ...]
-    python -m course_utils.build bench [lessons ...]
-    python -m course_utils.build strip [lessons ...]    # Quarto's post-render step
+    python -m tools.build execute [--html] [--out build] [lessons ...]
+    python -m tools.build bench [lessons ...]
+    python -m tools.build strip [lessons ...]    # Quarto's post-render step
 
 Each lesson runs in its own process so that its wall time and its kernel's peak memory
 are measured alone. The profile is whatever ``COURSE_PROFILE`` says (default ``full``).
@@ -22,6 +23,8 @@ import time
 from pathlib import Path
 
 CELL_TIMEOUT_S = 3600
+#: The repository root: each lesson's process runs ``python -m tools.build`` from here.
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def lesson_paths(folder: str | os.PathLike = "lessons") -> list[Path]:
@@ -206,8 +209,9 @@ def run_lessons(paths: list[Path], out: Path, html: bool = False,
     results = []
     for src in paths:
         print(f"executing {src} ...", flush=True)
-        cmd = [sys.executable, "-m", "course_utils.build", "_one", str(src), "--out", str(out)]
-        proc = subprocess.run(cmd + (["--html"] if html else []), env=env,
+        cmd = [sys.executable, "-m", "tools.build", "_one", str(Path(src).resolve()),
+               "--out", str(Path(out).resolve())]
+        proc = subprocess.run(cmd + (["--html"] if html else []), env=env, cwd=ROOT,
                               stdout=subprocess.PIPE, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"{src} failed (exit {proc.returncode}); see the error above")

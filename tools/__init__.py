@@ -1,0 +1,1 @@
+"""Maintainer tooling (executing, previewing and timing the lessons); not shipped to learners."""
