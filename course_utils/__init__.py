@@ -1,9 +1,25 @@
-"""Helpers for the course *Computer Vision with Keras 3*.
+"""Helpers for the course *Computer Vision with Keras 3*: what the course does not teach.
 
-Modules: ``config`` (profile, paths, seeding), ``data`` (image folders to arrays),
-``plots`` (figures and the CJK font), ``evaluation`` (looking at predictions),
-``training`` (``fit_or_load``), ``build`` (executing lessons). Importing the package
-runs nothing; a lesson calls :func:`setup` first.
+The Keras the course teaches (models, ``compile``, callbacks, ``fit``, tuners, freezing) is
+written in the lessons. These modules hold the rest, one concern each:
+
+- ``config``: the profile (``COURSE_PROFILE``), paths, seeding, the setup line, versions.
+- ``cache``: cache keys (values hashed by content) and atomic writes, for every cache.
+- ``training``: ``cached_fit``, ``model.fit`` trained once and reloaded afterwards.
+- ``tuning``: predictable Keras Tuner project folders, trial scores, best-so-far.
+- ``models``: lesson 4's two models, for the lessons that reuse them.
+- ``data``: image folders to arrays (Unicode-safe), counts, sizes, splits.
+- ``characters``: finding and loading the 55 handwritten characters (real or synthetic).
+- ``synthetic``: generating the synthetic handwriting dataset from ``handwriting``.
+- ``handwriting``: rendering one character in one writer's style from stroke data.
+- ``other_characters``: the 1,000 other characters of lesson 8's pretrained base.
+- ``plots``: the course figure style, the CJK font, history, grids, confusion matrices.
+- ``evaluation``: per-class accuracy, confidence, top-k, confused pairs.
+- ``imagenet``: ImageNet networks from ``keras.applications`` or offline, photos, class names.
+- ``lite0``: the EfficientNet-Lite0 architecture and its converted offline weights.
+- ``torch_weights``: a safe reader for legacy PyTorch weight files.
+
+Importing the package runs nothing; a lesson calls :func:`setup` first.
 """
 
 from course_utils.config import get_profile, setup, versions

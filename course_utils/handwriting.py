@@ -1,4 +1,5 @@
-"""Synthetic handwritten characters: a stand-in for CASIA when the real data is absent.
+"""Synthetic handwritten characters: a stand-in for CASIA when the real data is absent
+(lesson 3 shows how a writer's style is drawn; lessons 4-8 train on the result).
 
 A character is drawn with a round pen along the stroke centre-lines ("medians") of the
 vendored ``hanzi-writer-data`` (see ``vendor/hanzi_medians.json`` and its licence). Each

@@ -1,4 +1,5 @@
-"""Figures shared by the lessons: one style, a bundled CJK font, and the course's plots."""
+"""Figures shared by the lessons: one style, a bundled CJK font, and the course's plots
+(the style from lesson 1, ``plot_history`` from lesson 4, error analysis in lesson 5)."""
 
 from __future__ import annotations
 
