@@ -1,4 +1,4 @@
-"""Train once, reload afterwards: ``cached_fit`` (introduced in lesson 4).
+"""Train once, reload afterwards: ``cached_fit`` (introduced in lesson 2, explained in lesson 4).
 
 ``cached_fit(model, x, y, validation_data=..., epochs=..., callbacks=[...])`` is
 ``model.fit`` with the same arguments, plus one thing: the first call trains and saves the
