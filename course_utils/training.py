@@ -93,13 +93,22 @@ def _save(model, folder: Path, key: str, data: dict, seconds: float) -> None:
     write_folder_atomically(folder, write)
 
 
-def _summary(name: str, data: dict, how: str) -> str:
+def _monitored(callbacks) -> str:
+    """The metric an early-stopping or checkpoint callback watches (else val_accuracy)."""
+    for cb in callbacks or ():
+        if isinstance(cb, keras.callbacks.EarlyStopping | keras.callbacks.ModelCheckpoint):
+            return cb.monitor
+    return "val_accuracy"
+
+
+def _summary(name: str, data: dict, how: str, monitor: str) -> str:
     epochs = len(data.get("loss", []))
     line = f"{name}: {how} {epochs} epochs"
-    monitored = "val_accuracy" if "val_accuracy" in data else None
-    if monitored and data[monitored]:
-        best = max(range(epochs), key=lambda i: data[monitored][i])
-        line += f"; best {monitored} {data[monitored][best]:.3f} at epoch {best + 1}"
+    values = data.get(monitor)
+    if values:
+        pick = min if "loss" in monitor else max
+        best = pick(range(len(values)), key=values.__getitem__)
+        line += f"; best {monitor} {values[best]:.3f} at epoch {best + 1}"
     return line
 
 
@@ -128,9 +137,10 @@ def cached_fit(model, x=None, y=None, *, validation_data=None, name: str | None 
     key = fit_key(model, x, y, validation_data, **fit_kwargs)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "models"
     folder = root / name / key
+    monitor = _monitored(fit_kwargs.get("callbacks"))
     data = _load(model, folder, key)
     if data is not None:
-        print(_summary(name, data, "loaded the cached run of"))
+        print(_summary(name, data, "loaded the cached run of", monitor))
         return _history(data, True, folder)
     start = time.perf_counter()
     fitted = model.fit(x, y, validation_data=validation_data, verbose=verbose, **fit_kwargs)
@@ -144,5 +154,5 @@ def cached_fit(model, x=None, y=None, *, validation_data=None, name: str | None 
             "will be trained again next time. Set COURSE_HOME to a writable folder.",
             stacklevel=2,
         )
-    print(_summary(name, data, "trained") + f" ({seconds:.0f} s)")
+    print(_summary(name, data, "trained", monitor) + f" ({seconds:.0f} s)")
     return _history(data, False, folder)

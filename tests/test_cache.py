@@ -8,7 +8,7 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 
-from course_utils import cache
+from course_utils import cache, lite0
 from course_utils.cache import digest, make_key, write_atomically, write_folder_atomically
 from course_utils.characters import arrays_key
 from course_utils.training import fit_key
@@ -60,6 +60,7 @@ def arrays_recipe():
 PINS = {
     "fit": (2, fit_recipe, "89ae948399acf4a1fbbd"),
     "arrays": (2, arrays_recipe, "598707ff805dedc6a482"),
+    "lite0-weights": (2, lambda: lite0.weights_key("0" * 64), "c264d2d8d127f1dc7b3d"),
     "tuner": (2, tuner_recipe, "pin-RandomSearch-4184e5829ee5"),
 }
 
