@@ -40,6 +40,7 @@ test: lint unit notebooks
 
 lint: setup
 	$(BIN)/ruff check course_utils data_scripts tools tests lessons
+	$(BIN)/ruff format --check course_utils data_scripts tools tests lessons
 
 unit: setup
 	$(BIN)/python -m pytest tests -q

@@ -55,9 +55,14 @@ def _array(a) -> dict:
 def _code_object(code) -> dict:
     """What a compiled body uses: its constants (nested functions followed) and names.
     Tells apart two lambdas written on one line, whose source text is the same."""
-    consts = [_code_object(c) if hasattr(c, "co_consts")
-              else sorted(map(repr, c)) if isinstance(c, frozenset)  # order varies by hash seed
-              else repr(c) for c in code.co_consts]
+    consts = [
+        _code_object(c)
+        if hasattr(c, "co_consts")
+        else sorted(map(repr, c))
+        if isinstance(c, frozenset)  # order varies by hash seed
+        else repr(c)
+        for c in code.co_consts
+    ]
     return {"consts": consts, "names": list(code.co_names)}
 
 
@@ -93,8 +98,10 @@ def _settings(obj, depth: int) -> dict:
         params = {}
     names = [n for n in params if n not in ("self", "verbose", "args", "kwargs")]
     kept = {n: getattr(obj, n) for n in names if hasattr(obj, n)}
-    return {"object": f"{type(obj).__module__}.{type(obj).__qualname__}",
-            "settings": _digest(kept, depth + 1)}
+    return {
+        "object": f"{type(obj).__module__}.{type(obj).__qualname__}",
+        "settings": _digest(kept, depth + 1),
+    }
 
 
 def _digest(value, depth: int):

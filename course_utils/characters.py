@@ -142,8 +142,14 @@ def _fingerprint(folder: Path) -> str:
 def arrays_key(folder: Path, fingerprint: str, image_size, max_per_class) -> str:
     """The array-cache key of a split folder (``cache.make_key`` recipe ``"arrays"``): it
     changes with the folder, its files (``fingerprint``), the size, the cap and the labels."""
-    return make_key("arrays", str(Path(folder).resolve()), fingerprint, list(image_size),
-                    max_per_class, CLASS_NAMES)
+    return make_key(
+        "arrays",
+        str(Path(folder).resolve()),
+        fingerprint,
+        list(image_size),
+        max_per_class,
+        CLASS_NAMES,
+    )
 
 
 def _cached_load(folder: Path, fingerprint: str, image_size, max_per_class) -> tuple:
@@ -152,8 +158,14 @@ def _cached_load(folder: Path, fingerprint: str, image_size, max_per_class) -> t
     with contextlib.suppress(OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         with np.load(path) as cached:
             return cached["X"], cached["y"], True
-    X, y, _ = load_image_folder(folder, image_size, CLASS_NAMES, max_per_class=max_per_class,
-                                seed=SEED, ignore_other_classes=True)
+    X, y, _ = load_image_folder(
+        folder,
+        image_size,
+        CLASS_NAMES,
+        max_per_class=max_per_class,
+        seed=SEED,
+        ignore_other_classes=True,
+    )
     try:
         write_atomically(path, lambda tmp: np.savez(tmp, X=X, y=y))
     except OSError as e:
@@ -191,6 +203,8 @@ def load_characters(
     X, y, cached = _cached_load(folder, fingerprint, image_size, profile.max_images_per_class)
     if verbose:
         how = "from the array cache" if cached else "from the images"
-        print(f"{split}: {len(X):,} images of {len(CLASS_NAMES)} characters at "
-              f"{image_size[0]}×{image_size[1]} from {source.label}{note}, {how}")
+        print(
+            f"{split}: {len(X):,} images of {len(CLASS_NAMES)} characters at "
+            f"{image_size[0]}×{image_size[1]} from {source.label}{note}, {how}"
+        )
     return X, y, list(CLASS_NAMES)

@@ -42,9 +42,7 @@ def _class_dirs(root: str | os.PathLike) -> dict[str, Path]:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def check_same_classes(expected: Sequence[str], found: Sequence[str], where: str = "") -> None:

@@ -79,8 +79,9 @@ def top_k_classes(y_prob, class_names: Sequence[str], k: int = 3) -> list[list[t
     if y_prob.shape[1] != len(class_names):
         raise ValueError(f"{y_prob.shape[1]} probabilities per row but {len(class_names)} names")
     top = np.argsort(-y_prob, axis=1)[:, :k]
-    return [[(class_names[j], float(row[j])) for j in idx] for row, idx in zip(y_prob, top,
-                                                                                strict=True)]
+    return [
+        [(class_names[j], float(row[j])) for j in idx] for row, idx in zip(y_prob, top, strict=True)
+    ]
 
 
 def most_confused_pairs(y_true, y_pred, class_names: Sequence[str], n: int = 10) -> pd.DataFrame:

@@ -34,8 +34,10 @@ BEGINNER_K = 1.3  # how much more beginners stray, stretch, turn and bend
 
 @functools.cache
 def _vendored() -> dict:
-    text = resources.files("course_utils").joinpath("vendor/hanzi_medians.json").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("course_utils")
+        .joinpath("vendor/hanzi_medians.json")
+        .read_text(encoding="utf-8")
     )
     return json.loads(text)
 

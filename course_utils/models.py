@@ -24,8 +24,13 @@ def logistic_regression(num_classes: int = 55, input_shape=(80, 60, 1)):
     )
 
 
-def character_cnn(num_classes: int = 55, input_shape=(80, 60, 1), hidden_units: int = 64,
-                  invert: bool = False, name: str = "character_cnn"):
+def character_cnn(
+    num_classes: int = 55,
+    input_shape=(80, 60, 1),
+    hidden_units: int = 64,
+    invert: bool = False,
+    name: str = "character_cnn",
+):
     """The small CNN of lesson 4: three conv/pool blocks, then two dense layers.
 
     Outputs logits (train with ``from_logits=True``). 80×60 inputs and 55 classes: 88,375

@@ -28,11 +28,18 @@ def load_other_characters(verbose: bool = True) -> tuple[np.ndarray, ...]:
     chars = other_characters()
     n_train, n_val = OTHER_WRITERS[profile.name]
     writers = {"Train": (n_train, n_train), "Test": (n_val, n_val)}
-    root = ensure_generated(data_dir() / f"synthetic-others-{profile.name}", writers, chars,
-                            progress=verbose, what=f"images of {len(chars):,} other characters")
+    root = ensure_generated(
+        data_dir() / f"synthetic-others-{profile.name}",
+        writers,
+        chars,
+        progress=verbose,
+        what=f"images of {len(chars):,} other characters",
+    )
     X_train, y_train, _ = load_image_folder(root / "Train", class_names=list(chars))
     X_val, y_val, _ = load_image_folder(root / "Test", class_names=list(chars))
     if verbose:
-        print(f"other characters: {len(X_train):,} training and {len(X_val):,} validation "
-              f"images of {len(chars):,} characters from {root}")
+        print(
+            f"other characters: {len(X_train):,} training and {len(X_val):,} validation "
+            f"images of {len(chars):,} characters from {root}"
+        )
     return X_train, y_train, X_val, y_val

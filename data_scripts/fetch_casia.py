@@ -65,21 +65,29 @@ def read_gnt(stream: io.BufferedIOBase, name: str = "<stream>") -> Iterator[tupl
         if not header:
             return
         if len(header) < HEADER.size:
-            raise GntError(f"{name}: truncated sample header at byte offset {offset} "
-                           f"({len(header)} of {HEADER.size} bytes); the file is incomplete")
+            raise GntError(
+                f"{name}: truncated sample header at byte offset {offset} "
+                f"({len(header)} of {HEADER.size} bytes); the file is incomplete"
+            )
         size, code, width, height = HEADER.unpack(header)
         if size != HEADER.size + width * height or width == 0 or height == 0:
-            raise GntError(f"{name}: sample at byte offset {offset} says it has {size} bytes "
-                           f"but {width}×{height} pixels; this is not a valid .gnt file")
+            raise GntError(
+                f"{name}: sample at byte offset {offset} says it has {size} bytes "
+                f"but {width}×{height} pixels; this is not a valid .gnt file"
+            )
         try:
             char = code.decode("gbk")
         except UnicodeDecodeError:
-            raise GntError(f"{name}: tag code 0x{code.hex()} at byte offset {offset} is not "
-                           "a GB 2312/GBK character; this is not a valid .gnt file") from None
+            raise GntError(
+                f"{name}: tag code 0x{code.hex()} at byte offset {offset} is not "
+                "a GB 2312/GBK character; this is not a valid .gnt file"
+            ) from None
         bitmap = stream.read(width * height)
         if len(bitmap) < width * height:
-            raise GntError(f"{name}: sample {char!r} at byte offset {offset} is truncated "
-                           f"({len(bitmap)} of {width * height} bitmap bytes)")
+            raise GntError(
+                f"{name}: sample {char!r} at byte offset {offset} is truncated "
+                f"({len(bitmap)} of {width * height} bitmap bytes)"
+            )
         yield char, np.frombuffer(bitmap, dtype=np.uint8).reshape(height, width)
         offset += size
 
@@ -98,8 +106,12 @@ def _gnt_streams(source: Path) -> Iterator[tuple[str, io.BufferedIOBase]]:
             names = sorted(n for n in zf.namelist() if n.lower().endswith(".gnt"))
             if not names:
                 others = [n for n in zf.namelist() if n.lower().endswith(".alz")]
-                hint = (" It holds an ALZip archive: extract it with `unalz` and pass the "
-                        "folder instead." if others else "")
+                hint = (
+                    " It holds an ALZip archive: extract it with `unalz` and pass the "
+                    "folder instead."
+                    if others
+                    else ""
+                )
                 raise FileNotFoundError(f"{source} contains no .gnt files.{hint}")
             for n in names:
                 with zf.open(n) as f:
@@ -133,8 +145,9 @@ def _find_split(root: Path, split: str) -> Path:
         for path in sorted(root.glob("/".join(["*"] * depth + ["*"]))):
             if path.is_dir() and path.name.lower() == split.lower():
                 return path
-    raise FileNotFoundError(f"no {split}/ folder found under {root}; a PNG export needs "
-                            f"{split}/<character>/*.png")
+    raise FileNotFoundError(
+        f"no {split}/ folder found under {root}; a PNG export needs {split}/<character>/*.png"
+    )
 
 
 def copy_png(root: Path, split: str, split_dir: Path, chars: str) -> Counter:
@@ -196,8 +209,11 @@ def build_subset(
                 f"no images found for some characters ({text}). Nothing was written. The rare "
                 "characters 啖 and 囡 are not in HWDB 1.1; pass the HWDB 1.2 archives too."
             )
-        manifest = {"source": "casia", "images": {s: sum(c.values()) for s, c in counts.items()},
-                    "per_class": {s: dict(c) for s, c in counts.items()}}
+        manifest = {
+            "source": "casia",
+            "images": {s: sum(c.values()) for s, c in counts.items()},
+            "per_class": {s: dict(c) for s, c in counts.items()},
+        }
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
         replace_folder(tmp, out)
     finally:
@@ -209,16 +225,28 @@ def main(argv: list[str] | None = None) -> None:
     from course_utils.config import data_dir
 
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--train", nargs="+", default=[], metavar="SOURCE",
-                        help=".gnt folders/zips (or URL#sha256=HEX) of the training split")
-    parser.add_argument("--test", nargs="+", default=[], metavar="SOURCE",
-                        help=".gnt folders/zips (or URL#sha256=HEX) of the test split")
+    parser.add_argument(
+        "--train",
+        nargs="+",
+        default=[],
+        metavar="SOURCE",
+        help=".gnt folders/zips (or URL#sha256=HEX) of the training split",
+    )
+    parser.add_argument(
+        "--test",
+        nargs="+",
+        default=[],
+        metavar="SOURCE",
+        help=".gnt folders/zips (or URL#sha256=HEX) of the test split",
+    )
     parser.add_argument("--png", type=Path, help="a PNG export with Train/ and Test/ inside")
-    parser.add_argument("--kaggle", metavar="OWNER/DATASET",
-                        help="download a PNG export from Kaggle with kagglehub")
+    parser.add_argument(
+        "--kaggle", metavar="OWNER/DATASET", help="download a PNG export from Kaggle with kagglehub"
+    )
     parser.add_argument("--out", type=Path, help=f"default: <course_home>/data/{REAL_SUBSET}")
     args = parser.parse_args(argv)
 

@@ -25,8 +25,11 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=sorted(SYNTHETIC_WRITERS),
-                        help="sizes to generate (default: COURSE_PROFILE, else full)")
+    parser.add_argument(
+        "--profile",
+        choices=sorted(SYNTHETIC_WRITERS),
+        help="sizes to generate (default: COURSE_PROFILE, else full)",
+    )
     parser.add_argument("--out", type=Path, help="write here instead of the course data folder")
     parser.add_argument("--seed", type=int, default=SEED, help=f"default {SEED}")
     parser.add_argument("--processes", type=int, help="worker processes (default: all cores)")
@@ -37,10 +40,13 @@ def main(argv: list[str] | None = None) -> None:
         root = ensure_synthetic(profile)
     else:
         if args.out is None:
-            parser.error("--seed and --processes need --out (the course's own set uses the "
-                         "default seed, so that every student sees the same data)")
-        root = generate_synthetic(args.out, SYNTHETIC_WRITERS[profile], seed=args.seed,
-                                  processes=args.processes)
+            parser.error(
+                "--seed and --processes need --out (the course's own set uses the "
+                "default seed, so that every student sees the same data)"
+            )
+        root = generate_synthetic(
+            args.out, SYNTHETIC_WRITERS[profile], seed=args.seed, processes=args.processes
+        )
     counts = {s: sum(c.values()) for s, c in synthetic_plan(SYNTHETIC_WRITERS[profile]).items()}
     print(f"{root}: " + ", ".join(f"{n:,} {s}" for s, n in counts.items()) + " images")
 

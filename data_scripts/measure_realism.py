@@ -35,8 +35,12 @@ def evaluate(model, X, y, from_logits):
     prob = predict_probabilities(model, X, from_logits)
     loss = float(-np.mean(np.log(np.clip(prob[np.arange(len(y)), y], 1e-12, 1))))
     pred = prob.argmax(axis=1)
-    return {"accuracy": float(np.mean(pred == y)), "top5": top_k_accuracy(y, prob, 5),
-            "loss": loss, "pred": pred}
+    return {
+        "accuracy": float(np.mean(pred == y)),
+        "top5": top_k_accuracy(y, prob, 5),
+        "loss": loss,
+        "pred": pred,
+    }
 
 
 def measure() -> tuple[str, dict]:
@@ -58,8 +62,10 @@ def measure() -> tuple[str, dict]:
     X_train, X_val, y_train, y_val = stratified_split(X, y, 0.2, seed=42)
 
     rows, results = [], {}
-    for label, build, logits in [("logistic regression", logistic_regression, False),
-                                 ("CNN", character_cnn, True)]:
+    for label, build, logits in [
+        ("logistic regression", logistic_regression, False),
+        ("CNN", character_cnn, True),
+    ]:
         keras.utils.set_random_seed(42)  # lesson 4's seed, recipe and arguments: its cache
         model = build(len(names))
         model.compile(
@@ -71,15 +77,24 @@ def measure() -> tuple[str, dict]:
             monitor="val_accuracy", patience=profile.patience, restore_best_weights=True
         )
         start = time.perf_counter()
-        history = cached_fit(model, X_train, y_train, validation_data=(X_val, y_val),
-                             epochs=profile.epochs, batch_size=64, callbacks=[stop])
+        history = cached_fit(
+            model,
+            X_train,
+            y_train,
+            validation_data=(X_val, y_val),
+            epochs=profile.epochs,
+            batch_size=64,
+            callbacks=[stop],
+        )
         seconds = time.perf_counter() - start
         epochs = len(history.history["loss"])
         for split, (Xs, ys) in {"Test": (X_test, y_test), "Messy": (X_messy, y_messy)}.items():
             r = evaluate(model, Xs, ys, logits)
             results[(label, split)] = r
-            rows.append(f"| {label} | {split} | {len(ys):,} | {r['accuracy']:.3f} | "
-                        f"{r['top5']:.3f} | {r['loss']:.2f} | {epochs} |")
+            rows.append(
+                f"| {label} | {split} | {len(ys):,} | {r['accuracy']:.3f} | "
+                f"{r['top5']:.3f} | {r['loss']:.2f} | {epochs} |"
+            )
         how = "loaded from cache" if history.from_cache else f"trained in {seconds:.0f} s"
         print(f"{label}: {epochs} epochs, {how}")
 
@@ -101,24 +116,26 @@ def measure() -> tuple[str, dict]:
         f"between {low:.0f} and {high:.0f}), width {sizes.width.mean():.0f} px; "
         f"{(sizes.height > sizes.width).mean():.0%} are taller than wide."
     )
-    table = "\n".join([
-        f"Measured by `data_scripts/measure_realism.py` on {source.label.split(' in ')[0]} "
-        f"(generator version {GENERATOR_VERSION}, profile `{profile.name}`, seed 42 for the "
-        f"split and the weights), {len(X_train):,} training and {len(X_val):,} validation "
-        "images.",
-        "",
-        "| model | evaluated on | images | accuracy | top-5 | loss | epochs |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
-        *rows,
-        "",
-        "| bar | met |",
-        "| --- | --- |",
-        *(f"| {k} | {'yes' if v else '**no**'} |" for k, v in checks.items()),
-        "",
-        f"Most confused pairs of the CNN on Test (true→predicted, count): {pair_text}.",
-        "",
-        size_text,
-    ])
+    table = "\n".join(
+        [
+            f"Measured by `data_scripts/measure_realism.py` on {source.label.split(' in ')[0]} "
+            f"(generator version {GENERATOR_VERSION}, profile `{profile.name}`, seed 42 for the "
+            f"split and the weights), {len(X_train):,} training and {len(X_val):,} validation "
+            "images.",
+            "",
+            "| model | evaluated on | images | accuracy | top-5 | loss | epochs |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+            *rows,
+            "",
+            "| bar | met |",
+            "| --- | --- |",
+            *(f"| {k} | {'yes' if v else '**no**'} |" for k, v in checks.items()),
+            "",
+            f"Most confused pairs of the CNN on Test (true→predicted, count): {pair_text}.",
+            "",
+            size_text,
+        ]
+    )
     return table, checks
 
 
@@ -133,8 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
         if not pattern.search(text):
             raise SystemExit(f"{README} has no {START} ... {END} section to fill")
-        README.write_text(pattern.sub(lambda _: f"{START}\n{table}\n{END}", text),
-                          encoding="utf-8")
+        README.write_text(pattern.sub(lambda _: f"{START}\n{table}\n{END}", text), encoding="utf-8")
         print(f"wrote the table into {README}")
     if not all(checks.values()):
         raise SystemExit("some realism bars are not met: tune course_utils/handwriting.py")

@@ -51,7 +51,9 @@ def other_characters(n: int = N_OTHER) -> list[str]:
 def npm_pack(version: str, folder: Path) -> Path:
     out = subprocess.run(
         ["npm", "pack", f"{PACKAGE}@{version}", "--pack-destination", str(folder)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return folder / out.stdout.strip().splitlines()[-1]
 

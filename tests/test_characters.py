@@ -42,7 +42,10 @@ def test_generate_layout_counts_manifest_and_determinism(tmp_path):
     a = generate_synthetic(tmp_path / "a", writers, "人口啖", seed=5, processes=2, progress=False)
     b = generate_synthetic(tmp_path / "b", writers, "人口啖", seed=5, processes=1, progress=False)
     assert sorted(p.name for p in (a / "Train" / "人").iterdir()) == [
-        "train-0001.png", "train-0002.png", "train-0003.png"]
+        "train-0001.png",
+        "train-0002.png",
+        "train-0003.png",
+    ]
     assert len(list((a / "Train" / "啖").iterdir())) == 1  # a rare character
     manifest = json.loads((a / "dataset.json").read_text())
     assert manifest["images"] == {"Train": 7, "Test": 5, "Messy": 3}
@@ -127,8 +130,9 @@ def test_real_subset_under_data_root_beats_kaggle(tiny_synthetic, tmp_path, monk
     assert "from the real CASIA subset" in capsys.readouterr().out and len(X) == 110
 
 
-def test_changed_files_are_reloaded_not_served_from_the_cache(tiny_synthetic, tmp_path,
-                                                              monkeypatch, capsys):
+def test_changed_files_are_reloaded_not_served_from_the_cache(
+    tiny_synthetic, tmp_path, monkeypatch, capsys
+):
     root = write_dataset(tmp_path / "d")
     monkeypatch.setenv("COURSE_DATA_DIR", str(root))
     load_characters("train")
@@ -139,13 +143,16 @@ def test_changed_files_are_reloaded_not_served_from_the_cache(tiny_synthetic, tm
     assert X[y == names.index("人")].max() == 0
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("missing", "does not exist. Fix the path"),
-    ("no_test", "has no Test folder"),
-    ("class_missing_in_test", r"missing \['人'\]"),
-    ("empty_class", "has no images; remove it or add images"),
-    ("zero_byte", "cannot read image .*0.png"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("missing", "does not exist. Fix the path"),
+        ("no_test", "has no Test folder"),
+        ("class_missing_in_test", r"missing \['人'\]"),
+        ("empty_class", "has no images; remove it or add images"),
+        ("zero_byte", "cannot read image .*0.png"),
+    ],
+)
 def test_bad_datasets_say_what_to_do(tiny_synthetic, tmp_path, monkeypatch, damage, message):
     root = write_dataset(tmp_path / "d")
     if damage == "missing":

@@ -6,8 +6,10 @@ import pytest
 from course_utils import config
 
 
-@pytest.mark.parametrize("value,name", [(None, "full"), ("smoke", "smoke"), (" SMOKE ", "smoke"),
-                                        ("", "full"), ("full", "full")])
+@pytest.mark.parametrize(
+    "value,name",
+    [(None, "full"), ("smoke", "smoke"), (" SMOKE ", "smoke"), ("", "full"), ("full", "full")],
+)
 def test_profile_from_environment(monkeypatch, value, name):
     if value is None:
         monkeypatch.delenv("COURSE_PROFILE", raising=False)

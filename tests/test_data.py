@@ -15,8 +15,9 @@ def test_load_image_folder_shapes_labels_and_unicode_names(image_folder):
 
 def test_load_image_folder_respects_given_class_order_and_rgb(image_folder):
     order = ["木", "口", "日"]
-    X, y, names = data.load_image_folder(image_folder, image_size=(20, 10), class_names=order,
-                                         grayscale=False)
+    X, y, names = data.load_image_folder(
+        image_folder, image_size=(20, 10), class_names=order, grayscale=False
+    )
     assert names == order and X.shape == (12, 20, 10, 3)
     first = data.load_image(image_folder / "木" / "000.png", (20, 10), grayscale=False)
     np.testing.assert_array_equal(X[0], first)

@@ -27,6 +27,7 @@ VENDOR = ROOT / "course_utils" / "vendor"
 
 def fake_npm_tarball(path, chars, version="9.9.9"):
     with tarfile.open(path, "w:gz") as tf:
+
         def add(name, data: bytes):
             info = tarfile.TarInfo(f"package/{name}")
             info.size = len(data)
@@ -35,8 +36,10 @@ def fake_npm_tarball(path, chars, version="9.9.9"):
         add("package.json", json.dumps({"version": version}).encode())
         add("ARPHICPL.TXT", b"ARPHIC PUBLIC LICENSE\n")
         for i, c in enumerate(chars):
-            add(f"{c}.json", json.dumps({"strokes": ["M 0 0"], "medians": [[[i, 0], [9, 9]]]})
-                .encode())
+            add(
+                f"{c}.json",
+                json.dumps({"strokes": ["M 0 0"], "medians": [[[i, 0], [9, 9]]]}).encode(),
+            )
     return path
 
 
@@ -84,17 +87,18 @@ def test_writer_samples_match_the_generated_files(tmp_path):
     import numpy as np
     from PIL import Image
 
-    root = sy.generate_synthetic(tmp_path / "s", {"Messy": (2, 2)}, "口", processes=1,
-                                 progress=False)
+    root = sy.generate_synthetic(
+        tmp_path / "s", {"Messy": (2, 2)}, "口", processes=1, progress=False
+    )
     (second,) = sy.writer_samples("口", [2], "Messy")
-    np.testing.assert_array_equal(np.asarray(Image.open(root / "Messy/口/messy-0002.png")),
-                                  second)
+    np.testing.assert_array_equal(np.asarray(Image.open(root / "Messy/口/messy-0002.png")), second)
 
 
 def test_bench_reports_each_step(monkeypatch, capsys):
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
-    monkeypatch.setitem(sy.SYNTHETIC_WRITERS, "smoke", {"Train": (1, 1), "Test": (1, 1),
-                                                        "Messy": (1, 1)})
+    monkeypatch.setitem(
+        sy.SYNTHETIC_WRITERS, "smoke", {"Train": (1, 1), "Test": (1, 1), "Messy": (1, 1)}
+    )
     home = Path.cwd()
     bench_data.main()
     out = capsys.readouterr().out
@@ -116,8 +120,9 @@ def test_realism_writes_only_between_the_markers(tmp_path, monkeypatch):
     monkeypatch.setattr(measure_realism, "README", readme)
     monkeypatch.setattr(measure_realism, "measure", lambda: ("| new |", {"bar": True}))
     measure_realism.main(["--readme"])
-    assert readme.read_text() == (f"before\n{measure_realism.START}\n| new |\n"
-                                  f"{measure_realism.END}\nafter\n")
+    assert readme.read_text() == (
+        f"before\n{measure_realism.START}\n| new |\n{measure_realism.END}\nafter\n"
+    )
     monkeypatch.setattr(measure_realism, "measure", lambda: ("| t |", {"bar": False}))
     with pytest.raises(SystemExit, match="not met"):
         measure_realism.main([])
@@ -126,10 +131,12 @@ def test_realism_writes_only_between_the_markers(tmp_path, monkeypatch):
 def test_make_synthetic_cli(tmp_path, monkeypatch, capsys):
     from data_scripts import make_synthetic
 
-    monkeypatch.setitem(sy.SYNTHETIC_WRITERS, "smoke", {"Train": (1, 1), "Test": (1, 1),
-                                                        "Messy": (1, 1)})
-    make_synthetic.main(["--profile", "smoke", "--out", str(tmp_path / "s"), "--seed", "3",
-                         "--processes", "1"])
+    monkeypatch.setitem(
+        sy.SYNTHETIC_WRITERS, "smoke", {"Train": (1, 1), "Test": (1, 1), "Messy": (1, 1)}
+    )
+    make_synthetic.main(
+        ["--profile", "smoke", "--out", str(tmp_path / "s"), "--seed", "3", "--processes", "1"]
+    )
     assert "55 Train, 55 Test, 55 Messy images" in capsys.readouterr().out
     assert len(list((tmp_path / "s" / "Messy").rglob("*.png"))) == 55
     make_synthetic.main(["--profile", "smoke"])  # the course's own set, in COURSE_HOME

@@ -58,8 +58,7 @@ def test_wrong_checksum_leaves_no_file(server, tmp_path):
 
 def test_interrupted_download_leaves_no_file(server, tmp_path):
     with pytest.raises(Exception):  # noqa: B017 (requests' error type for a cut connection)
-        download(f"{server}/cut.zip", hashlib.sha256(PAYLOAD).hexdigest(), tmp_path,
-                 progress=False)
+        download(f"{server}/cut.zip", hashlib.sha256(PAYLOAD).hexdigest(), tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -5,14 +5,16 @@ from course_utils import evaluation as ev
 
 NAMES = ["口", "日", "木"]
 Y_TRUE = np.array([0, 0, 1, 1, 2, 2])
-PROB = np.array([
-    [0.7, 0.2, 0.1],  # right
-    [0.3, 0.5, 0.2],  # wrong: 日 (0.5); true class 口 is 2nd
-    [0.1, 0.8, 0.1],  # right
-    [0.1, 0.6, 0.3],  # right
-    [0.6, 0.3, 0.1],  # wrong: 口 (0.6); true class 木 is 3rd
-    [0.2, 0.2, 0.6],  # right
-])
+PROB = np.array(
+    [
+        [0.7, 0.2, 0.1],  # right
+        [0.3, 0.5, 0.2],  # wrong: 日 (0.5); true class 口 is 2nd
+        [0.1, 0.8, 0.1],  # right
+        [0.1, 0.6, 0.3],  # right
+        [0.6, 0.3, 0.1],  # wrong: 口 (0.6); true class 木 is 3rd
+        [0.2, 0.2, 0.6],  # right
+    ]
+)
 
 
 def test_per_class_accuracy_sorted_worst_first():
@@ -74,8 +76,7 @@ def test_predict_probabilities_applies_softmax_to_logits():
 
     p = ev.predict_probabilities(Fixed(), None)
     np.testing.assert_allclose(p, [[0.5, 0.5, 0.0], [0.2, 0.6, 0.2]], atol=1e-12)
-    np.testing.assert_allclose(ev.predict_probabilities(Fixed(), None, False)[1, 1],
-                               np.log(3.0))
+    np.testing.assert_allclose(ev.predict_probabilities(Fixed(), None, False)[1, 1], np.log(3.0))
 
 
 @pytest.mark.parametrize("n_classes", [2, 3, 10])

@@ -139,8 +139,16 @@ def test_png_export_without_test_folder(tmp_path):
 
 def test_url_without_checksum_is_refused(tmp_path):
     with pytest.raises(SystemExit, match=r"needs its checksum, as URL#sha256="):
-        fetch_casia.main(["--train", "https://example.org/a.zip", "--test", "b.zip",
-                          "--out", str(tmp_path / "o")])
+        fetch_casia.main(
+            [
+                "--train",
+                "https://example.org/a.zip",
+                "--test",
+                "b.zip",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
 
 
 def test_no_source_given(tmp_path):

@@ -38,8 +38,7 @@ def test_class_names_are_keras_imagenet_order():
 
 
 def test_offline_classifier_names_bundled_photos(offline_classifier):
-    photos = square_photos([skimage.data.chelsea(), skimage.data.coffee(),
-                            skimage.data.camera()])
+    photos = square_photos([skimage.data.chelsea(), skimage.data.coffee(), skimage.data.camera()])
     assert photos.shape == (3, 224, 224, 3)
     probs = _probabilities(offline_classifier, photos)
     top5 = top_k_classes(probs, imagenet_class_names(), k=5)
@@ -58,8 +57,9 @@ def test_wrong_preprocessing_breaks_the_predictions(offline_classifier):
 
 
 def test_backbone_shape():
-    base = imagenet_network("EfficientNetLite0", include_top=False, input_shape=(128, 96, 3),
-                            verbose=False)
+    base = imagenet_network(
+        "EfficientNetLite0", include_top=False, input_shape=(128, 96, 3), verbose=False
+    )
     assert base.model.output.shape[1:] == (4, 3, 1280)
     assert base.architecture == "EfficientNetLite0" and "offline" in base.source
 
@@ -88,12 +88,18 @@ def test_falls_back_offline_once_and_remembers(monkeypatch, capsys):
 
 
 def test_uses_keras_applications_when_weights_arrive(monkeypatch):
-    tiny = keras.Sequential([keras.Input((224, 224, 3)), keras.layers.GlobalAveragePooling2D(),
-                             keras.layers.Dense(1000, activation="softmax")])
+    tiny = keras.Sequential(
+        [
+            keras.Input((224, 224, 3)),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(1000, activation="softmax"),
+        ]
+    )
     monkeypatch.delenv(imagenet.OFFLINE_VAR, raising=False)
     monkeypatch.setattr(imagenet, "_download_failed", None)
-    monkeypatch.setattr(imagenet, "_from_keras_applications",
-                        lambda *args: (tiny, lambda x: x / 255.0))
+    monkeypatch.setattr(
+        imagenet, "_from_keras_applications", lambda *args: (tiny, lambda x: x / 255.0)
+    )
     net = imagenet_network("MobileNetV2", verbose=False)
     assert net.architecture == "MobileNetV2" and net.model is tiny
     assert net.source.startswith("keras.applications")

@@ -20,7 +20,10 @@ def test_character_cnn_has_88375_parameters_and_returns_logits():
     assert model.layers[-1].activation.__name__ == "linear"
     assert model.output_shape == (None, 55)
     assert [layer.output.shape[1:] for layer in model.layers if "pool" in layer.name] == [
-        (40, 30, 16), (20, 15, 32), (5, 3, 64)]
+        (40, 30, 16),
+        (20, 15, 32),
+        (5, 3, 64),
+    ]
 
 
 def test_other_sizes():

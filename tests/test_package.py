@@ -34,7 +34,9 @@ def test_the_package_compiles_and_fits_only_inside_cached_fit():
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 if node.func.attr in ("compile", "fit") and path.stem != "training":
                     names = ast.unparse(node.func)
-                    assert names.startswith(("re.", "np.", "svm.", "ImageOps.")), f"{path.name}: {names}"
+                    assert names.startswith(("re.", "np.", "svm.", "ImageOps.")), (
+                        f"{path.name}: {names}"
+                    )
 
 
 def test_imports_between_modules_sit_at_module_top():

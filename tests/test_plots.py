@@ -31,8 +31,9 @@ def test_cjk_titles_render_with_the_bundled_font():
     fig.canvas.draw()
     families = plt.rcParams["font.family"]
     assert plots.CJK_FONT_FAMILY in families
-    found = font_manager.findfont(font_manager.FontProperties(family=plots.CJK_FONT_FAMILY),
-                                  fallback_to_default=False)
+    found = font_manager.findfont(
+        font_manager.FontProperties(family=plots.CJK_FONT_FAMILY), fallback_to_default=False
+    )
     assert found == str(plots.cjk_font_path())
     assert text.get_window_extent().width > 0
 
@@ -45,8 +46,12 @@ def test_no_missing_glyph_warning_for_cjk(recwarn):
 
 
 def test_plot_history_any_metric_pair():
-    history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "top5": [0.5, 0.8],
-               "val_top5": [0.4, 0.7]}
+    history = {
+        "loss": [1.0, 0.5],
+        "val_loss": [1.1, 0.7],
+        "top5": [0.5, 0.8],
+        "val_top5": [0.4, 0.7],
+    }
     fig = plots.plot_history(history, ["loss", "top5"])
     ax_loss, ax_top5 = fig.axes
     assert [line.get_label() for line in ax_top5.lines] == ["training", "validation"]
@@ -105,8 +110,7 @@ def test_confusion_matrix_clusters_confused_classes():
     y_pred[:4] = 3
     y_pred[30:34] = 0
     y_pred[10:12] = 2
-    order = plots.cluster_order(
-        np.array([[6, 0, 0, 4], [0, 8, 2, 0], [0, 0, 10, 0], [4, 0, 0, 6]]))
+    order = plots.cluster_order(np.array([[6, 0, 0, 4], [0, 8, 2, 0], [0, 0, 10, 0], [4, 0, 0, 6]]))
     pos = {c: i for i, c in enumerate(order)}
     assert abs(pos[0] - pos[3]) == 1
     fig = plots.plot_confusion_matrix(y_true, y_pred, ["人", "大", "犬", "太"])
@@ -117,8 +121,13 @@ def test_confusion_matrix_clusters_confused_classes():
 
 
 def test_small_confusion_matrix_shows_counts():
-    fig = plots.plot_confusion_matrix(np.array([0, 0, 0, 1]), np.array([0, 0, 1, 1]),
-                                      ["no 口", "口"], normalize=False, cluster=False)
+    fig = plots.plot_confusion_matrix(
+        np.array([0, 0, 0, 1]),
+        np.array([0, 0, 1, 1]),
+        ["no 口", "口"],
+        normalize=False,
+        cluster=False,
+    )
     texts = sorted(t.get_text() for t in fig.axes[0].texts)
     assert texts == ["0", "1", "1", "2"]
     plt.close(fig)

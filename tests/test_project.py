@@ -35,8 +35,13 @@ def test_every_dependency_has_a_lower_bound():
 
 def test_one_repository_url_everywhere():
     # Files tracked or about to be (not ignored), as they are in the working tree.
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     repo = REPO_URL.removeprefix("https://github.com/")
     for name in files:
         path = ROOT / name

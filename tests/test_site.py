@@ -46,8 +46,12 @@ def test_sidebar_has_the_four_parts_in_course_order():
 def test_site_options():
     config = quarto()
     assert config["project"]["type"] == "website"
-    assert set(config["project"]["render"]) >= {"index.qmd", "setup.qmd", "glossary.qmd",
-                                                "lessons/*.ipynb"}
+    assert set(config["project"]["render"]) >= {
+        "index.qmd",
+        "setup.qmd",
+        "glossary.qmd",
+        "lessons/*.ipynb",
+    }
     assert config["website"]["sidebar"]["search"] is True
     html = config["format"]["html"]
     assert set(html["theme"]) == {"light", "dark"} and html["code-copy"] is True
@@ -88,10 +92,24 @@ def test_glossary_links_every_term_to_the_lesson_that_introduces_it():
     text = (ROOT / "glossary.qmd").read_text(encoding="utf-8")
     entries = re.findall(r"^(\S[^\n]*)\n: (.+?)(?=\n\n|\Z)", text, re.M | re.S)
     terms = [term for term, _ in entries]
-    for required in ["AlexNet", "Benchmark", "Channels", "CIFAR", "Convolutional layer",
-                     "Error analysis", "Filter", "Fine-tuning", "Flatten", "ImageNet",
-                     "Kernel", "Max pooling", "MNIST", "Padding", "Stride",
-                     "Transfer learning"]:
+    for required in [
+        "AlexNet",
+        "Benchmark",
+        "Channels",
+        "CIFAR",
+        "Convolutional layer",
+        "Error analysis",
+        "Filter",
+        "Fine-tuning",
+        "Flatten",
+        "ImageNet",
+        "Kernel",
+        "Max pooling",
+        "MNIST",
+        "Padding",
+        "Stride",
+        "Transfer learning",
+    ]:
         assert required in terms, f"the glossary lacks {required}"
     assert terms == sorted(terms, key=str.lower), "glossary terms in alphabetical order"
     for term, body in entries:
@@ -118,13 +136,16 @@ def test_solutions_are_collapsed_on_the_page_and_absent_from_slides(path):
     assert len(opening) == 1, "one collapsed Solutions callout per lesson"
     first = sources[opening[0]]
     assert first.index('::: {.content-visible unless-format="revealjs"}') < first.index(
-        'callout-tip collapse="true" title="Solutions"')
+        'callout-tip collapse="true" title="Solutions"'
+    )
     exercises = next(i for i, s in enumerate(sources) if s.startswith("## Exercises"))
     assert exercises < opening[0]
     # The two divs opened there are closed later, in a markdown cell ending with ":::\n:::".
-    closing = [i for i in range(opening[0] + 1, len(sources))
-               if nb.cells[i].cell_type == "markdown"
-               and sources[i].rstrip().endswith(":::\n:::")]
+    closing = [
+        i
+        for i in range(opening[0] + 1, len(sources))
+        if nb.cells[i].cell_type == "markdown" and sources[i].rstrip().endswith(":::\n:::")
+    ]
     assert closing, "the Solutions callout is never closed"
 
 
@@ -135,11 +156,11 @@ def test_workflows():
     steps = publish["jobs"]["site"]["steps"]
     uses = [s.get("uses", "") for s in steps]
     assert any(u.startswith("quarto-dev/quarto-actions/setup@") for u in uses)
-    publish_step = next(s for s in steps if s.get("uses", "").startswith(
-        "quarto-dev/quarto-actions/publish@"))
+    publish_step = next(
+        s for s in steps if s.get("uses", "").startswith("quarto-dev/quarto-actions/publish@")
+    )
     assert publish_step["with"]["target"] == "gh-pages"
-    assert any("_freeze" in s.get("run", "") and "QUARTO_PROFILE=frozen" in s["run"]
-               for s in steps)
+    assert any("_freeze" in s.get("run", "") and "QUARTO_PROFILE=frozen" in s["run"] for s in steps)
     assert publish["jobs"]["site"]["env"]["COURSE_PROFILE"] == "full"
 
     gpu = yaml.safe_load((flows / "notebooks-gpu.yml").read_text())
@@ -150,8 +171,9 @@ def test_workflows():
     assert job["env"]["COURSE_PROFILE"] == "full"
     runs = "\n".join(s.get("run", "") for s in job["steps"])
     assert "--nbval-lax" in runs and "lessons" in runs
-    upload = next(s for s in job["steps"] if s.get("uses", "").startswith(
-        "actions/upload-artifact@"))
+    upload = next(
+        s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")
+    )
     assert "build/full/notebooks/" in upload["with"]["path"]
 
 

@@ -26,17 +26,47 @@ def _legacy_file(path, state, storages, header=(LEGACY_MAGIC, 1001, {"little_end
             f.write(np.int64(array.size).tobytes() + array.tobytes())
 
 
-def _state_pickle(global_module="torch._utils", global_name="_rebuild_tensor_v2",
-                  shape=(2, 3), stride=(3, 1), offset=0):
+def _state_pickle(
+    global_module="torch._utils",
+    global_name="_rebuild_tensor_v2",
+    shape=(2, 3),
+    stride=(3, 1),
+    offset=0,
+):
     """Pickle bytes of {'w': tensor(storage '0', offset, shape, stride)}, written by hand
     because the test must not need PyTorch (shape and stride: two small ints each)."""
-    persistent = (b"(X\x07\x00\x00\x00storageq\x00ctorch\nFloatStorage\n"
-                  b"X\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x06Ntq\x01")
+    persistent = (
+        b"(X\x07\x00\x00\x00storageq\x00ctorch\nFloatStorage\n"
+        b"X\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x06Ntq\x01"
+    )
     rebuild = f"c{global_module}\n{global_name}\n".encode()
-    layout = bytes([ord("K"), offset, ord("K"), shape[0], ord("K"), shape[1], 0x86,
-                    ord("K"), stride[0], ord("K"), stride[1], 0x86])
-    return (b"\x80\x02}q\x00X\x01\x00\x00\x00wq\x01" + rebuild + b"(" + persistent
-            + b"Q" + layout + b"\x89N" + b"tR" + b"s.")
+    layout = bytes(
+        [
+            ord("K"),
+            offset,
+            ord("K"),
+            shape[0],
+            ord("K"),
+            shape[1],
+            0x86,
+            ord("K"),
+            stride[0],
+            ord("K"),
+            stride[1],
+            0x86,
+        ]
+    )
+    return (
+        b"\x80\x02}q\x00X\x01\x00\x00\x00wq\x01"
+        + rebuild
+        + b"("
+        + persistent
+        + b"Q"
+        + layout
+        + b"\x89N"
+        + b"tR"
+        + b"s."
+    )
 
 
 def test_reads_a_legacy_state_dict(tmp_path):
@@ -77,21 +107,29 @@ def test_refuses_code_in_the_header(tmp_path, capsys):
     with pytest.raises(ValueError, match="print is not allowed"):
         read_torch_weights(tmp_path / "evil.pth")
     assert "must never run" not in capsys.readouterr().out
-    _legacy_file(tmp_path / "magic.pth", _state_pickle(), {"0": values},
-                 header=(pickle.dumps(_RunsCode(), protocol=2),))
+    _legacy_file(
+        tmp_path / "magic.pth",
+        _state_pickle(),
+        {"0": values},
+        header=(pickle.dumps(_RunsCode(), protocol=2),),
+    )
     with pytest.raises(ValueError, match="not allowed"):
         read_torch_weights(tmp_path / "magic.pth")
     assert "must never run" not in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("layout", [
-    {"shape": (2, 3), "stride": (3, 1), "offset": 1},  # one element past the end
-    {"shape": (3, 3), "stride": (3, 1), "offset": 0},  # more elements than stored
-    {"shape": (200, 200), "stride": (0, 0), "offset": 0},  # a huge view of one element
-])
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {"shape": (2, 3), "stride": (3, 1), "offset": 1},  # one element past the end
+        {"shape": (3, 3), "stride": (3, 1), "offset": 0},  # more elements than stored
+        {"shape": (200, 200), "stride": (0, 0), "offset": 0},  # a huge view of one element
+    ],
+)
 def test_refuses_tensors_outside_their_storage(tmp_path, layout):
-    _legacy_file(tmp_path / "oob.pth", _state_pickle(**layout),
-                 {"0": np.arange(6, dtype=np.float32)})
+    _legacy_file(
+        tmp_path / "oob.pth", _state_pickle(**layout), {"0": np.arange(6, dtype=np.float32)}
+    )
     with pytest.raises(ValueError, match="tensor"):
         read_torch_weights(tmp_path / "oob.pth")
 

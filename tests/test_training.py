@@ -14,11 +14,15 @@ Y = (X[:, 0] > 0.5).astype("int64")
 
 def make_model(units=8, lr=1e-2, seed=0):
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(units, activation="relu"),
-                              keras.layers.Dense(2)], name="net")
-    model.compile(keras.optimizers.Adam(lr),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(units, activation="relu"), keras.layers.Dense(2)],
+        name="net",
+    )
+    model.compile(
+        keras.optimizers.Adam(lr),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -71,8 +75,17 @@ def schedule_b(epoch, lr):
         {"fit": {"class_weight": {0: 1.0, 1: 2.0}}},
         {"data": True},
     ],
-    ids=["architecture", "learning-rate", "initial-weights", "epochs", "batch-size",
-         "callbacks", "schedule-function", "class-weight", "data"],
+    ids=[
+        "architecture",
+        "learning-rate",
+        "initial-weights",
+        "epochs",
+        "batch-size",
+        "callbacks",
+        "schedule-function",
+        "class-weight",
+        "data",
+    ],
 )
 def test_any_change_retrains_instead_of_loading_a_stale_entry(tmp_path, change):
     fit(make_model(), tmp_path, callbacks=[keras.callbacks.LearningRateScheduler(schedule_a)])
@@ -80,8 +93,15 @@ def test_any_change_retrains_instead_of_loading_a_stale_entry(tmp_path, change):
     kw = {"callbacks": [keras.callbacks.LearningRateScheduler(schedule_a)]}
     kw |= change.get("fit", {})
     if change.get("data"):
-        result = cached_fit(model, X[::-1].copy(), Y[::-1].copy(), epochs=2, batch_size=8,
-                            cache_dir=tmp_path / "cache", **kw)
+        result = cached_fit(
+            model,
+            X[::-1].copy(),
+            Y[::-1].copy(),
+            epochs=2,
+            batch_size=8,
+            cache_dir=tmp_path / "cache",
+            **kw,
+        )
     else:
         result = fit(model, tmp_path, **kw)
     assert not result.from_cache

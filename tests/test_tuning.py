@@ -17,10 +17,14 @@ def make_build(choices):
 
     def build(hp):
         units = hp.Choice("units", choices)
-        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(units, activation="relu"),
-                                  keras.layers.Dense(2)])
-        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
+        model = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(units, activation="relu"), keras.layers.Dense(2)]
+        )
+        model.compile(
+            "adam",
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
         return model
 
     return build
@@ -44,8 +48,12 @@ def project(build=build_small, cls=kt.RandomSearch, data=DATA, **settings):
 
 def make_tuner(build=build_small, **settings):
     settings = {"max_trials": 2, "objective": "val_accuracy", "seed": 1} | settings
-    return kt.RandomSearch(build, **settings, directory=str(tuning.tuner_dir()),
-                           project_name=project(build, **settings))
+    return kt.RandomSearch(
+        build,
+        **settings,
+        directory=str(tuning.tuner_dir()),
+        project_name=project(build, **settings),
+    )
 
 
 def test_project_name_changes_with_search_space_settings_and_data():

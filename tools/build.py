@@ -71,8 +71,12 @@ def execute_notebook(src: str | os.PathLike, dst: str | os.PathLike) -> float:
 
     src, dst = Path(src), Path(dst)
     nb = nbformat.read(src, as_version=4)
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                            resources={"metadata": {"path": str(src.parent.resolve())}})
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(src.parent.resolve())}},
+    )
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
@@ -128,7 +132,8 @@ def without_quarto_syntax(nb):
     for i, cell in enumerate(nb.cells):
         if i == 0 and meta:
             nb.cells[0] = nbformat.v4.new_markdown_cell(
-                f"# {meta.get('title', '')}\n\n*{meta.get('description', '')}*")
+                f"# {meta.get('title', '')}\n\n*{meta.get('description', '')}*"
+            )
         elif cell.cell_type == "markdown":
             cell.source = _plain_markdown(cell.source)
         elif cell.cell_type == "code":
@@ -164,18 +169,22 @@ def write_preview_index(html_dir: str | os.PathLike, lessons: list[Path]) -> Pat
             continue
         meta = front_matter_of(path)
         title, about = escape(meta.get("title", path.stem)), escape(meta.get("description", ""))
-        items.append(f'<li value="{int(path.name[:2])}"><a href="{escape(path.stem)}.html">'
-                     f"{title}</a><br>"
-                     f"<span>{about}</span></li>")
+        items.append(
+            f'<li value="{int(path.name[:2])}"><a href="{escape(path.stem)}.html">'
+            f"{title}</a><br>"
+            f"<span>{about}</span></li>"
+        )
     page = html_dir / "index.html"
     page.write_text(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<title>Computer Vision with Keras 3 (preview)</title><style>"
         "body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}"
         "li{margin:0 0 1rem}span{color:#555}</style></head><body>"
         "<h1>Computer Vision with Keras 3</h1><p>Lesson previews, executed in this profile. "
         "The website with slides is built by Quarto (<code>make render</code>).</p>"
-        f"<ol>{''.join(items)}</ol></body></html>\n", encoding="utf-8")
+        f"<ol>{''.join(items)}</ol></body></html>\n",
+        encoding="utf-8",
+    )
     return page
 
 
@@ -197,8 +206,9 @@ def _run_one(src: Path, out: Path, html: bool) -> dict:
     return {"lesson": src.name, "seconds": seconds, "peak_mb": peak_mb}
 
 
-def run_lessons(paths: list[Path], out: Path, html: bool = False,
-                course_home: str | os.PathLike | None = None) -> list[dict]:
+def run_lessons(
+    paths: list[Path], out: Path, html: bool = False, course_home: str | os.PathLike | None = None
+) -> list[dict]:
     """Execute each lesson in a fresh process; stop at the first failure.
 
     ``course_home`` replaces ``COURSE_HOME`` (data and trained models) for the run.
@@ -209,10 +219,18 @@ def run_lessons(paths: list[Path], out: Path, html: bool = False,
     results = []
     for src in paths:
         print(f"executing {src} ...", flush=True)
-        cmd = [sys.executable, "-m", "tools.build", "_one", str(Path(src).resolve()),
-               "--out", str(Path(out).resolve())]
-        proc = subprocess.run(cmd + (["--html"] if html else []), env=env, cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "tools.build",
+            "_one",
+            str(Path(src).resolve()),
+            "--out",
+            str(Path(out).resolve()),
+        ]
+        proc = subprocess.run(
+            cmd + (["--html"] if html else []), env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
         if proc.returncode != 0:
             raise SystemExit(f"{src} failed (exit {proc.returncode}); see the error above")
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -226,8 +244,10 @@ def format_table(results: list[dict], profile: str) -> str:
         peak = f"{r['peak_mb']:.0f}" if r["peak_mb"] is not None else "n/a"
         lines.append(f"{r['lesson']:<44} {r['seconds']:>8.1f} {peak:>9}")
     peaks = [r["peak_mb"] for r in results if r["peak_mb"] is not None]
-    lines.append(f"{'total (peak = largest)':<44} {sum(r['seconds'] for r in results):>8.1f} "
-                 f"{(f'{max(peaks):.0f}' if peaks else 'n/a'):>9}")
+    lines.append(
+        f"{'total (peak = largest)':<44} {sum(r['seconds'] for r in results):>8.1f} "
+        f"{(f'{max(peaks):.0f}' if peaks else 'n/a'):>9}"
+    )
     return "\n".join(lines)
 
 
@@ -241,8 +261,9 @@ def device_kind() -> str:
     return "cpu" if describe_hardware().startswith("CPU only") else "gpu"
 
 
-def record_bench(path: str | os.PathLike, results: list[dict], profile: str, cold: bool,
-                 kind: str | None = None) -> dict:
+def record_bench(
+    path: str | os.PathLike, results: list[dict], profile: str, cold: bool, kind: str | None = None
+) -> dict:
     """Store a bench run in the JSON file ``path`` under its device kind (cpu or gpu),
     keeping the other kind's run; returns the whole record."""
     import datetime as dt
@@ -253,7 +274,9 @@ def record_bench(path: str | os.PathLike, results: list[dict], profile: str, col
     path = Path(path)
     record = json.loads(path.read_text()) if path.is_file() else {}
     record[kind or device_kind()] = {
-        "profile": profile, "cold_cache": cold, "hardware": describe_hardware(),
+        "profile": profile,
+        "cold_cache": cold,
+        "hardware": describe_hardware(),
         "machine": platform.processor() or platform.machine(),
         "date": dt.date.today().isoformat(),
         "seconds": {r["lesson"]: round(r["seconds"], 1) for r in results},
@@ -264,6 +287,7 @@ def record_bench(path: str | os.PathLike, results: list[dict], profile: str, col
 
 def timing_table(record: dict, lessons: list[Path]) -> str:
     """A Markdown table of minutes per lesson on CPU and GPU from a bench record."""
+
     def cell(kind: str, name: str) -> str:
         seconds = record.get(kind, {}).get("seconds", {}).get(name)
         return "not measured yet" if seconds is None else f"{seconds / 60:.1f} min"
@@ -271,15 +295,19 @@ def timing_table(record: dict, lessons: list[Path]) -> str:
     lines = ["| lesson | CPU | GPU |", "|---|---|---|"]
     for path in lessons:
         title = front_matter_of(path).get("title", path.stem)
-        lines.append(f"| {int(path.name[:2])}. {title} | {cell('cpu', path.name)} | "
-                     f"{cell('gpu', path.name)} |")
+        lines.append(
+            f"| {int(path.name[:2])}. {title} | {cell('cpu', path.name)} | "
+            f"{cell('gpu', path.name)} |"
+        )
     notes = []
     for kind in ("cpu", "gpu"):
         run = record.get(kind)
         if run:
             state = "first run, nothing cached" if run["cold_cache"] else "models cached"
-            notes.append(f"{kind.upper()}: {run['hardware']}, {run['profile']} profile, "
-                         f"{state}, measured {run['date']}")
+            notes.append(
+                f"{kind.upper()}: {run['hardware']}, {run['profile']} profile, "
+                f"{state}, measured {run['date']}"
+            )
     return "\n".join(lines) + ("\n\n" + "; ".join(notes) + "." if notes else "")
 
 
@@ -307,12 +335,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("lessons", nargs="*", type=Path, help="default: lessons/NN-*.ipynb")
     parser.add_argument("--out", type=Path, default=None, help="default: build/<profile>")
     parser.add_argument("--html", action="store_true", help="also export HTML previews")
-    parser.add_argument("--cold", action="store_true",
-                        help="bench: run with an empty, temporary COURSE_HOME (first-run times)")
-    parser.add_argument("--record", type=Path, metavar="JSON",
-                        help="bench: store the times in this file under cpu or gpu")
-    parser.add_argument("--index", type=Path, metavar="PAGE",
-                        help="bench: rewrite the timing table of this page from --record")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="bench: run with an empty, temporary COURSE_HOME (first-run times)",
+    )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="JSON",
+        help="bench: store the times in this file under cpu or gpu",
+    )
+    parser.add_argument(
+        "--index",
+        type=Path,
+        metavar="PAGE",
+        help="bench: rewrite the timing table of this page from --record",
+    )
     args = parser.parse_args(argv)
     from course_utils.config import get_profile
 
@@ -320,8 +359,11 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or Path("build") / profile
     if args.command == "strip":
         changed = [p.name for p in (args.lessons or lesson_paths()) if strip_outputs(p)]
-        print(f"stripped outputs from {len(changed)} lesson(s)" + (": " if changed else "")
-              + ", ".join(changed))
+        print(
+            f"stripped outputs from {len(changed)} lesson(s)"
+            + (": " if changed else "")
+            + ", ".join(changed)
+        )
         return
     if args.command == "_one":
         print(json.dumps(_run_one(args.lessons[0], out, args.html)))
@@ -344,8 +386,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.html:
         write_preview_index(out / "html", paths)
     if args.command == "execute":
-        print(f"executed notebooks in {out / 'notebooks'}"
-              + (f", HTML previews in {out / 'html'} (open index.html)" if args.html else ""))
+        print(
+            f"executed notebooks in {out / 'notebooks'}"
+            + (f", HTML previews in {out / 'html'} (open index.html)" if args.html else "")
+        )
 
 
 if __name__ == "__main__":
