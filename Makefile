@@ -8,13 +8,17 @@ COURSE_PROFILE ?= full
 export COURSE_PROFILE
 export TQDM_DISABLE ?= 1
 export PATH := $(abspath $(BIN)):$(PATH)
+# The Keras backend of every target: tensorflow (default), jax or torch, e.g.
+# `make test BACKEND=jax`. Its extra (pyproject.toml) is installed on first use.
+BACKEND ?= $(or $(KERAS_BACKEND),tensorflow)
+export KERAS_BACKEND := $(BACKEND)
 
 .PHONY: help setup course test lint unit notebooks bench bench-record render preview lab env-file clean clean-cache
 
 help:
 	@echo "make setup    create .venv and install the course package with its dependencies"
 	@echo "make course   set up, execute every lesson (COURSE_PROFILE=$(COURSE_PROFILE)) into build/, export HTML, render with Quarto if installed"
-	@echo "make test     set up, lint, unit tests, then every lesson under nbval in the smoke profile"
+	@echo "make test     set up, lint, unit tests, then every lesson under nbval in the smoke profile (BACKEND=tensorflow|jax|torch)"
 	@echo "make bench    time the data generation and loading, then each lesson and its peak memory (COURSE_PROFILE=smoke make bench for a quick one)"
 	@echo "make bench-record  time every lesson on an empty cache (full profile) into bench.json and the table in index.qmd"
 	@echo "make preview  execute every lesson into build/ and export HTML previews with an index.html (no Quarto needed)"
@@ -28,7 +32,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[tensorflow,dev]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+# jax and torch come on top of the TensorFlow install (tf.data still reads image folders).
+$(VENV)/.installed-tensorflow: $(STAMP)
+	touch $@
+
+$(VENV)/.installed-%: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[$*]"
+	touch $@
+
+setup: $(STAMP) $(VENV)/.installed-$(BACKEND)
 
 course: preview
 	@$(MAKE) --no-print-directory render
@@ -43,7 +55,7 @@ lint: setup
 	$(BIN)/ruff format --check course_utils data_scripts tools tests lessons
 
 unit: setup
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -n 2
 
 notebooks: setup
 	COURSE_PROFILE=smoke $(BIN)/python -m pytest lessons --nbval-lax --nbval-current-env \
