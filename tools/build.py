@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> None:
         metavar="PAGE",
         help="bench: rewrite the timing table of this page from --record",
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # options may come before or after lessons
     from course_utils.config import get_profile
 
     profile = get_profile().name
