@@ -13,7 +13,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 BACKEND ?= $(or $(KERAS_BACKEND),tensorflow)
 export KERAS_BACKEND := $(BACKEND)
 
-.PHONY: help setup course test lint unit notebooks bench bench-record render preview lab env-file clean clean-cache
+.PHONY: help setup course test lint unit notebooks bench bench-record render preview lab env-file clean clean-cache \
+	browser-deps slides-check pages-check
 
 help:
 	@echo "make setup    create .venv and install the course package with its dependencies"
@@ -22,7 +23,10 @@ help:
 	@echo "make bench    time the data generation and loading, then each lesson and its peak memory (COURSE_PROFILE=smoke make bench for a quick one)"
 	@echo "make bench-record  time every lesson on an empty cache (full profile) into bench.json and the table in index.qmd"
 	@echo "make preview  execute every lesson into build/ and export HTML previews with an index.html (no Quarto needed)"
-	@echo "make render   render the website and slides with Quarto"
+	@echo "make render   render the website and slides with Quarto (lessons stripped afterwards, even if it fails)"
+	@echo "make browser-deps  install Chromium and CJK fonts (apt), reveal.js (npm) and Playwright for the browser checks"
+	@echo "make slides-check  build each lesson's reveal.js deck from the smoke build and report slides that overflow 1050x700 (REPORT_ONLY=1: exit 0)"
+	@echo "make pages-check   open each lesson's HTML preview in Chromium: console errors, images, 400 px width, Chinese glyphs"
 	@echo "make lab      open JupyterLab on the lessons"
 	@echo "make clean    remove build outputs; make clean-cache also removes data and trained models"
 
@@ -70,13 +74,39 @@ bench-record: setup
 
 render:
 	@if command -v quarto >/dev/null 2>&1; then \
-		quarto render; \
+		python -m tools.build render; \
 	else \
 		echo "Quarto is not installed, so the website was not rendered."; \
 		echo "Get it from https://quarto.org/docs/get-started/ (or: conda install -c conda-forge quarto),"; \
 		echo "then run 'make render'. Executed notebooks and HTML previews are in build/$(COURSE_PROFILE)/."; \
 	fi
 
+
+# Browser checks (issue 18): Debian's chromium driven by Playwright (its own browser download is
+# not reachable), reveal.js and the Source Sans Pro font of Quarto's slides from the npm registry.
+# Not part of `make test` yet.
+SMOKE_HTML := build/smoke/html/index.html
+NODE_DEPS  := build/node_modules/reveal.js/package.json
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+REPORT_ONLY ?=
+
+browser-deps: setup $(NODE_DEPS)
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list :lang=zh | grep -q .; then \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium fonts-noto-cjk; \
+	fi
+
+$(NODE_DEPS):
+	npm install --prefix build --no-audit --no-fund reveal.js@6 @fontsource/source-sans-pro@5
+
+# The smoke build the checks read; re-executed when a lesson changed.
+$(SMOKE_HTML): $(wildcard lessons/[0-9][0-9]-*.ipynb)
+	COURSE_PROFILE=smoke $(BIN)/python -m tools.build execute --html
+
+slides-check: browser-deps $(SMOKE_HTML)
+	$(BIN)/python -m tools.slides_check $(if $(REPORT_ONLY),--report-only)
+
+pages-check: browser-deps $(SMOKE_HTML)
+	$(BIN)/python -m tools.pages_check $(if $(REPORT_ONLY),--report-only)
 
 lab: setup
 	$(BIN)/jupyter lab lessons

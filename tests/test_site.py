@@ -58,15 +58,29 @@ def test_site_options():
     assert config["execute"] == {"enabled": True, "freeze": False}  # QUARTO.md §1
     frozen = yaml.safe_load((ROOT / "_quarto-frozen.yml").read_text())
     assert frozen["execute"]["freeze"] is True
-    # A render writes outputs back into the notebooks; the post-render step strips them.
+    # A render writes outputs back into the notebooks; the post-render step strips them, and
+    # pre-render strips what a failed render left (Quarto skips post-render after a failure).
     assert config["project"]["post-render"] == "python -m tools.build strip"
+    assert config["project"]["pre-render"] == "python -m tools.build strip"
+    # `make render` strips after every render, failed or not (tools.build render).
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\nrender:")[1].split("\n\n")[0]
+    assert "python -m tools.build render" in recipe and "quarto render" not in recipe
 
 
 def test_lessons_render_as_page_and_linked_slides():
     meta = yaml.safe_load((ROOT / "lessons" / "_metadata.yml").read_text())
-    assert meta["format"]["revealjs"]["output-ext"] == "slides.html"
-    assert meta["format"]["revealjs"]["echo"] is True
-    assert meta["format-links"][0]["format"] == "revealjs"
+    slides = meta["format"]["revealjs"]
+    assert slides["output-ext"] == "slides.html"
+    assert slides["echo"] is True and slides["slide-level"] == 2
+    # auto-stretch squeezes or hides lone figures on scrollable slides (QUARTO.md §6).
+    assert slides["auto-stretch"] is False
+    # The slides stay out of the site search; the page is found once.
+    assert slides["search"] is False and meta["format"]["html"] == "default"
+    # A plain format name first stops Quarto's default links: one "Slides" link, no "RevealJS".
+    links = meta["format-links"]
+    assert links[0] == "html"
+    assert links[1:] == [{"format": "revealjs", "text": "Slides", "icon": "easel"}]
 
 
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)

@@ -6,7 +6,8 @@ Run it from the repository root (it is maintainer tooling, not part of ``course_
 
     python -m tools.build execute [--html] [--out build] [lessons ...]
     python -m tools.build bench [lessons ...]
-    python -m tools.build strip [lessons ...]    # Quarto's post-render step
+    python -m tools.build strip [lessons ...]    # Quarto's pre- and post-render step
+    python -m tools.build render [quarto args]   # quarto render, then strip even if it fails
 
 Each lesson runs in its own process so that its wall time and its kernel's peak memory
 are measured alone. The profile is whatever ``COURSE_PROFILE`` says (default ``full``).
@@ -39,8 +40,9 @@ KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3
 
 
 def strip_outputs(path: str | os.PathLike) -> bool:
-    """Remove outputs and execution counts from a notebook in place, and restore the
-    standard kernelspec; Quarto writes both into the lessons it executes (QUARTO.md §1).
+    """Remove outputs, execution counts and ``language_info`` from a notebook in place, and
+    restore the standard kernelspec; Quarto writes all of them into the lessons it executes
+    (QUARTO.md §1, §6).
 
     Returns True when the file changed. A clean notebook is not rewritten.
     """
@@ -48,7 +50,8 @@ def strip_outputs(path: str | os.PathLike) -> bool:
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    changed = nb.metadata.get("kernelspec") != KERNELSPEC
+    changed = nb.metadata.get("kernelspec") != KERNELSPEC or "language_info" in nb.metadata
+    nb.metadata.pop("language_info", None)
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     for cell in nb.cells:
         if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
@@ -58,6 +61,18 @@ def strip_outputs(path: str | os.PathLike) -> bool:
         nbformat.write(nb, tmp)
         tmp.replace(path)
     return changed
+
+
+def render(quarto_args: list[str] | None = None, lessons: list[Path] | None = None) -> int:
+    """Run ``quarto render`` and strip the lessons afterwards, even when the render fails or
+    is interrupted: Quarto runs the project's post-render step only after a successful render
+    (quarto-cli src/command/render/project.ts), so a failed one would leave outputs and
+    ``language_info`` in the committed notebooks. Returns Quarto's exit status."""
+    try:
+        return subprocess.run(["quarto", "render", *(quarto_args or [])], cwd=ROOT).returncode
+    finally:
+        changed = [p.name for p in lessons or lesson_paths(ROOT / "lessons") if strip_outputs(p)]
+        print(f"stripped outputs from {len(changed)} lesson(s)", file=sys.stderr)
 
 
 def execute_notebook(src: str | os.PathLike, dst: str | os.PathLike) -> float:
@@ -331,7 +346,7 @@ def write_timing_table(page: str | os.PathLike, record: dict, lessons: list[Path
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Execute or benchmark the course's lessons.")
-    parser.add_argument("command", choices=["execute", "bench", "strip", "_one"])
+    parser.add_argument("command", choices=["execute", "bench", "strip", "render", "_one"])
     parser.add_argument("lessons", nargs="*", type=Path, help="default: lessons/NN-*.ipynb")
     parser.add_argument("--out", type=Path, default=None, help="default: build/<profile>")
     parser.add_argument("--html", action="store_true", help="also export HTML previews")
