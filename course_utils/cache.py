@@ -1,24 +1,19 @@
-"""Cache keys and atomic writes: the one place every course cache goes through (lesson 4).
+"""Cache keys and safe writes: the one place every course cache goes through (lesson 4).
 
-The course keeps four kinds of things so that re-running a lesson is fast: arrays loaded
-from image folders, trained models (``training.cached_fit``), Keras Tuner searches
-(``tuning.tuner_project``) and converted pretrained weights (``lite0``). Each is filed
-under a *key*: a hash of everything that determines it. Change any of it and the key
-changes, so a stale result is never reused.
-
-- :func:`make_key` turns a recipe name, its version and the values that determine the
-  result into a short hex key. Values go in *by content*: arrays by all their bytes,
-  functions by their code (and the values they capture), objects by their settings.
-- :func:`write_atomically` and :func:`write_folder_atomically` write to a temporary
-  sibling and move it into place, so a reader sees the old entry or the new one, never half.
-
-Each recipe has a version in :data:`KEY_VERSIONS`; ``tests/test_cache.py`` pins the key
-every recipe gives for fixed inputs, so changing a recipe without bumping its version fails.
+Arrays loaded from image folders, trained models (``training.cached_fit``), Keras Tuner
+searches (``tuning.tuner_project``) and converted weights (``lite0``) are filed under a
+*key*: a hash of everything that determines them, so a stale result is never reused.
+:func:`make_key` builds it from a recipe, its version (:data:`KEY_VERSIONS`, pinned by
+``tests/test_cache.py``) and values taken *by content*: arrays by all their bytes,
+functions by their code and captured values, objects by their settings.
+:func:`write_atomically` and :func:`write_folder_atomically` write beside the target and
+swap crash-safely (:func:`replace_folder`), replacing only what the course itself made.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import inspect
 import json
@@ -72,21 +67,16 @@ def _code(fn, depth: int) -> dict:
         source = inspect.getsource(fn)
     except (OSError, TypeError):
         source = None
-    closure = [c.cell_contents for c in (fn.__closure__ or ()) if _has_contents(c)]
+    closure = []
+    for cell in fn.__closure__ or ():
+        with contextlib.suppress(ValueError):  # an empty cell has no contents
+            closure.append(cell.cell_contents)
     return {
         "function": source,
         "code": _code_object(fn.__code__),
         "defaults": _digest(fn.__defaults__, depth + 1),
         "closure": _digest(closure, depth + 1),
     }
-
-
-def _has_contents(cell) -> bool:
-    try:
-        cell.cell_contents  # noqa: B018 - an empty cell raises ValueError
-    except ValueError:
-        return False
-    return True
 
 
 def _settings(obj, depth: int) -> dict:
@@ -109,8 +99,8 @@ def _digest(value, depth: int):
         return f"<{type(value).__qualname__}>"
     if value is None or isinstance(value, bool | int | str):
         return value
-    if isinstance(value, float):
-        return repr(value)  # exact, and NaN-safe in JSON
+    if isinstance(value, float):  # np.float64 too: its repr under NumPy 2 names the type
+        return repr(float(value))  # exact, and NaN-safe in JSON
     if isinstance(value, np.generic):
         return _digest(value.item(), depth)
     if isinstance(value, Path):
@@ -134,12 +124,9 @@ def _digest(value, depth: int):
 
 
 def digest(value):
-    """``value`` as plain JSON data that changes whenever its content does.
-
-    Arrays (NumPy or backend tensors) become a hash of all their bytes with shape and
-    dtype; functions their source code, defaults and captured values; other objects their
-    class and constructor settings; dicts, lists and scalars are followed inside.
-    """
+    """``value`` as plain JSON data that changes whenever its content does: arrays (NumPy or
+    backend tensors) by all their bytes, shape and dtype; functions by source, defaults and
+    captured values; other objects by class and constructor settings; containers inside."""
     return _digest(value, 0)
 
 
@@ -196,16 +183,27 @@ def model_config(model) -> dict:
     return _renamed(config, rename)
 
 
-# ------------------------------------------------------------------- atomic writes
+# ------------------------------------------------------------------- safe writes
+
+#: The file the course writes into every folder it makes: see :func:`check_replaceable`.
+MARKER = ".cv-course"
+
+
+def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
+    """Every array of the ``.npz`` file ``path``; None when it is missing or damaged in any
+    way (zlib.error, BadZipFile ...): a cache entry that cannot be read is rebuilt."""
+    with contextlib.suppress(Exception), np.load(path) as f:  # whatever the damage
+        return {k: f[k] for k in f.files}
+    return None
 
 
 def write_atomically(path: str | os.PathLike, write) -> Path:
-    """Create ``path`` by calling ``write(tmp)`` on a temporary sibling with the same
-    suffix, then moving it into place: readers never see a half-written file, and on any
-    error the temporary file is removed and ``path`` is left as it was."""
+    """Create ``path`` by calling ``write(tmp)`` on a temporary sibling, then moving it into
+    place: never half-written; on any error ``tmp`` is removed and ``path`` left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}{path.suffix}")
+    remove_abandoned(path)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
     try:
         write(tmp)
         tmp.replace(path)
@@ -214,40 +212,84 @@ def write_atomically(path: str | os.PathLike, write) -> Path:
     return path
 
 
+def check_replaceable(target: Path) -> None:
+    """Raise ``FileExistsError`` naming ``target`` unless the course may replace it: it is
+    absent, empty, or holds :data:`MARKER` (or is a dataset an earlier version made)."""
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise FileExistsError(f"refusing to replace {target}: it is not a plain folder")
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        if json.loads((target / "dataset.json").read_text())["source"] in ("synthetic", "casia"):
+            return
+    if target.is_dir() and any(target.iterdir()) and not (target / MARKER).is_file():
+        raise FileExistsError(
+            f"refusing to replace {target}: the course did not make it (it has no {MARKER} "
+            "file), so it may hold your own files. Choose another folder or remove it yourself."
+        )
+
+
 def partial_folder(target: Path) -> Path:
-    """A new empty folder beside ``target`` to build its replacement in; its name carries
-    this process's id so that a later run can tell an abandoned one (:func:`remove_abandoned`)."""
+    """A new folder beside ``target``, holding :data:`MARKER`, to build its replacement in,
+    after cleaning up what killed runs left (:func:`remove_abandoned`); its name carries
+    this process's id so that a later run can tell an abandoned one."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(target)
     prefix = f".{target.name}.partial-{os.getpid()}-"
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    (folder / MARKER).write_text("Made by the course (course_utils), which may replace it.\n")
+    return folder
+
+
+def _left_by_dead_runs(target: Path, kind: str) -> list[Path]:
+    """The siblings ``.<target>.<kind>-<pid>-...`` whose process is gone, oldest first."""
+    if os.name == "nt":
+        return []  # os.kill(pid, 0) would send a Ctrl-C there: keep everything
+    found = []
+    for path in target.parent.glob(f".{glob.escape(target.name)}.{kind}-*"):
+        try:  # signal 0 only asks whether the process exists
+            os.kill(int(path.name.rsplit(f".{kind}-", 1)[1].split("-")[0]), 0)
+        except ProcessLookupError:
+            found.append(path)
+        except (ValueError, PermissionError, OverflowError):
+            pass  # not our naming, or another user's live process
+    return sorted(found, key=lambda p: p.lstat().st_ctime)
 
 
 def remove_abandoned(target: Path) -> None:
-    """Delete the partial folders of ``target`` whose process is gone (a killed run)."""
-    for folder in target.parent.glob(f".{target.name}.partial-*"):
-        pid = folder.name.rsplit(".partial-", 1)[1].split("-")[0]
-        try:
-            os.kill(int(pid), 0)  # signal 0 only asks whether the process exists
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except (ValueError, PermissionError, OverflowError):
-            pass  # not our naming, or another user's live process
+    """Clean up after killed runs: undo their half-done swap of ``target`` (the old folder
+    comes back if no new one is in place, else it goes) and delete their partial copies."""
+    old = _left_by_dead_runs(target, "old")
+    if old and not os.path.lexists(target):
+        os.rename(old.pop(), target)
+    for path in old + _left_by_dead_runs(target, "gone") + _left_by_dead_runs(target, "partial"):
+        shutil.rmtree(path, ignore_errors=True)  # a folder
+        with contextlib.suppress(OSError):
+            path.unlink()  # a file
 
 
 def replace_folder(new: Path, target: Path) -> None:
-    """Move the complete folder ``new`` to ``target``, removing what was there."""
-    if target.exists():
-        trash = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        with contextlib.suppress(FileNotFoundError):
-            target.rename(trash)
-        shutil.rmtree(trash, ignore_errors=True)
-    new.rename(target)
+    """Move the complete folder ``new`` to ``target``, replacing one the course made. Crash-
+    safe: the old folder is set aside, the new one moved in, then the old one removed; after
+    a kill between steps the next :func:`remove_abandoned` undoes or finishes the swap."""
+    check_replaceable(target)
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    old = target.with_name(f".{target.name}.old-{tag}") if os.path.lexists(target) else None
+    if old:
+        os.rename(target, old)  # 1. set the old folder aside
+    try:
+        os.rename(new, target)  # 2. move the new one in
+    except OSError:
+        if old and not os.path.lexists(target):
+            os.rename(old, target)  # undo (else another process's is there: ours goes later)
+        raise
+    if old:
+        gone = target.with_name(f".{target.name}.gone-{tag}")
+        os.rename(old, gone)  # 3. no way back from here: never restore a half-removed one
+        shutil.rmtree(gone, ignore_errors=True)  # 4. remove it
 
 
 def write_folder_atomically(target: str | os.PathLike, write) -> Path:
     """Create the folder ``target`` by calling ``write(tmp)`` on a partial sibling folder,
-    then swapping it in; on any error the partial folder is removed and ``target`` is left
-    as it was."""
+    then swapping it in; on any error that folder is removed and ``target`` left as it was."""
     target = Path(target)
     tmp = partial_folder(target)
     try:

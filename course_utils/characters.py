@@ -21,17 +21,16 @@ generates it, and imported here; the imports go one way, ``characters`` → ``sy
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import zipfile
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .cache import make_key, write_atomically
+from .cache import make_key, read_arrays, remove_abandoned, write_atomically
 from .config import cache_dir, data_dir, get_profile
 from .data import load_image_folder
 from .synthetic import COURSE_CHARACTERS, SEED, ensure_synthetic, read_manifest, synthetic_root
@@ -115,6 +114,7 @@ def find_characters() -> CharacterSource:
         _check_dataset_folder(root, f"${DATA_DIR_VAR}")
         return CharacterSource("folder", root)
     real = data_dir() / REAL_SUBSET
+    remove_abandoned(real)  # a fetch killed while swapping the subset: the old one comes back
     if real.exists():
         _check_dataset_folder(real, "the real-subset folder")
         return CharacterSource("real", real)
@@ -127,15 +127,36 @@ def find_characters() -> CharacterSource:
 # ----------------------------------------------------------------------------- loading
 
 
+def _files(folder: str, rel: str = "", seen: frozenset = frozenset()):
+    """``(relative name, stat)`` of every file under ``folder``, following symbolic links
+    (a class folder may be one); ``ValueError`` naming a link loop, a broken link, or a
+    file name that is not valid text."""
+    real = os.path.realpath(folder)
+    if real in seen:
+        raise ValueError(f"{folder} is a symbolic link loop (back to {real}); remove the link")
+    entries = []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        try:
+            name.encode()
+            entries.append((name, os.stat(path)))  # follows links
+        except UnicodeEncodeError:
+            raise ValueError(f"the file name {path!r} is not valid text; rename it") from None
+        except OSError as e:
+            raise ValueError(f"cannot read {path!r} ({e.strerror}): a broken link?") from None
+    for name, st in entries:  # the files first, then the folders, as os.walk goes
+        if not stat.S_ISDIR(st.st_mode):
+            yield os.path.join(rel, name), st
+    for name, st in entries:
+        if stat.S_ISDIR(st.st_mode):
+            yield from _files(os.path.join(folder, name), os.path.join(rel, name), seen | {real})
+
+
 def _fingerprint(folder: Path) -> str:
     """A digest of every file's name, size and modification time under ``folder``."""
     h = hashlib.blake2b(digest_size=16)
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        for name in sorted(filenames):
-            st = os.stat(os.path.join(dirpath, name))
-            rel = os.path.relpath(os.path.join(dirpath, name), folder)
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    for rel, st in _files(str(folder)):
+        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
@@ -155,9 +176,9 @@ def arrays_key(folder: Path, fingerprint: str, image_size, max_per_class) -> str
 def _cached_load(folder: Path, fingerprint: str, image_size, max_per_class) -> tuple:
     key = arrays_key(folder, fingerprint, image_size, max_per_class)
     path = cache_dir() / "arrays" / f"{folder.name.lower()}-{key}.npz"
-    with contextlib.suppress(OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        with np.load(path) as cached:
-            return cached["X"], cached["y"], True
+    cached = read_arrays(path)  # None when absent or damaged: then loaded again
+    if cached is not None and {"X", "y"} <= cached.keys():
+        return cached["X"], cached["y"], True
     X, y, _ = load_image_folder(
         folder,
         image_size,

@@ -35,7 +35,15 @@ def _class_dirs(root: str | os.PathLike) -> dict[str, Path]:
             f"dataset folder {root} does not exist; check the path, or prepare the data first "
             "(see data_scripts/README.md)"
         )
-    dirs = {_nfc(p.name): p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    dirs: dict[str, Path] = {}
+    for p in sorted(root.iterdir()):
+        if p.is_dir() and not p.name.startswith("."):
+            if _nfc(p.name) in dirs:
+                raise ValueError(
+                    f"class folders {dirs[_nfc(p.name)].name!r} and {p.name!r} in {root} are the "
+                    "same name once Unicode-normalised (NFC); merge them into one folder"
+                )
+            dirs[_nfc(p.name)] = p
     if not dirs:
         raise ValueError(f"{root} has no class sub-folders; expected {root}/<class>/<image>.png")
     return dict(sorted(dirs.items()))
@@ -75,14 +83,32 @@ def count_images(root: str | os.PathLike, class_names: Sequence[str] | None = No
     return pd.Series(counts, name="images").rename_axis("class")
 
 
-def _open_image(path: Path) -> Image.Image:
+def _open_image(path: Path, load: bool = True) -> Image.Image:
+    """The image at ``path``; ``ValueError`` naming the file when it cannot be read, or when
+    it has more pixels than Pillow's safety limit (a decompression bomb)."""
     try:
         img = Image.open(path)
-        img.load()
+        if load:
+            img.load()
+    except Image.DecompressionBombError as e:
+        raise ValueError(
+            f"refusing to read image {path}: it has more pixels than Pillow's limit "
+            f"(Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS:,}), a possible "
+            "decompression bomb. Delete this file, or raise the limit if you trust it."
+        ) from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ValueError(
             f"cannot read image {path}: {e}. Delete or replace this file, or re-create the dataset."
         ) from e
+    return img
+
+
+def _on_white(img: Image.Image) -> Image.Image:
+    """``img`` without transparency: composited on white, so ink drawn only in the alpha
+    channel (or with a palette's transparent colour) stays visible instead of turning black."""
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
     return img
 
 
@@ -94,11 +120,8 @@ def image_sizes(root: str | os.PathLike, class_names: Sequence[str] | None = Non
     rows = []
     for name, folder in _selected(root, class_names).items():
         for path in _image_files(folder):
-            try:
-                with Image.open(path) as img:
-                    width, height = img.size
-            except (UnidentifiedImageError, OSError) as e:
-                raise ValueError(f"cannot read image {path}: {e}") from e
+            with _open_image(path, load=False) as img:
+                width, height = img.size
             rows.append((name, path.name, height, width))
     return pd.DataFrame(rows, columns=["class", "file", "height", "width"])
 
@@ -106,9 +129,10 @@ def image_sizes(root: str | os.PathLike, class_names: Sequence[str] | None = Non
 def load_image(path: str | os.PathLike, image_size=CHARACTER_SIZE, grayscale=True) -> np.ndarray:
     """One image as a uint8 array of shape (height, width, channels), resized to ``image_size``.
 
-    ``image_size`` is (height, width); None keeps the file's own size.
+    ``image_size`` is (height, width); None keeps the file's own size. Transparent images
+    are put on a white background first.
     """
-    img = _open_image(Path(path))
+    img = _on_white(_open_image(Path(path)))
     img = img.convert("L" if grayscale else "RGB")
     if image_size is not None:
         height, width = image_size

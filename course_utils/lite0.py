@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from course_utils.cache import make_key, write_atomically
+from course_utils.cache import make_key, read_arrays, write_atomically
 from course_utils.config import cache_dir, import_keras_quietly
 from course_utils.torch_weights import read_torch_weights
 
@@ -167,11 +166,12 @@ def imagenet_weights() -> dict[str, list[np.ndarray]]:
     source = checkpoint_path()
     key = weights_key(hashlib.sha256(source.read_bytes()).hexdigest())
     path = cache_dir() / "pretrained" / f"efficientnet_lite0-{key}.npz"
-    with contextlib.suppress(OSError, ValueError, EOFError, zipfile.BadZipFile):
-        with np.load(path) as cached:
+    cached = read_arrays(path)  # None when absent or damaged: then converted again
+    with contextlib.suppress(ValueError, TypeError):  # keys not as written: converted again
+        if cached:
             out: dict[str, list[np.ndarray]] = {}
             for name, i in sorted(
-                (k.rsplit("/", 1) for k in cached.files), key=lambda ni: (ni[0], int(ni[1]))
+                (k.rsplit("/", 1) for k in cached), key=lambda ni: (ni[0], int(ni[1]))
             ):
                 out.setdefault(name, []).append(cached[f"{name}/{i}"])
             return out

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from .cache import partial_folder, remove_abandoned, replace_folder
+from .cache import check_replaceable, partial_folder, remove_abandoned, replace_folder
 from .config import data_dir, get_profile
 from .handwriting import GENERATOR_VERSION, render_character, sample_writer, strokes
 
@@ -104,7 +104,8 @@ def generate_synthetic(
     """Write a synthetic handwriting dataset to ``root`` (replacing an older one there).
 
     The images are written to a temporary sibling folder that is renamed to ``root`` only
-    when complete, so an interrupted run never leaves a half-written dataset behind.
+    when complete, so an interrupted run never leaves a half-written dataset behind. An
+    existing ``root`` is replaced only if the course made it (``cache.check_replaceable``).
     ``writers`` maps split → (writers, writers of the rare characters); default: the
     current profile's sizes. The same seed gives the same images.
     """
@@ -113,9 +114,9 @@ def generate_synthetic(
     for char in characters:
         strokes(char)  # fail early, with the renderer's message, on an unknown character
     root = Path(root)
-    remove_abandoned(root)
-    tmp = partial_folder(root)
+    tmp = partial_folder(root)  # after undoing what killed runs left
     try:
+        check_replaceable(root)  # before the work, not only at the swap
         tasks = []
         for split, (n_all, n_rare) in writers.items():
             for char in characters:
@@ -213,6 +214,7 @@ def ensure_generated(
     """The synthetic dataset in ``root`` with these writers and characters: kept when its
     manifest says it was made so, else generated now (also lesson 8's other characters).
     ``what`` names the images in the printed line."""
+    remove_abandoned(root)  # a swap that a killed run left half done is undone first
     manifest = read_manifest(root)
     if _same_settings(manifest, _settings(writers, characters, SEED)):
         return root

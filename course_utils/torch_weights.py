@@ -9,8 +9,10 @@ accepts only an ``OrderedDict`` of tensors and refuses every other object.
 from __future__ import annotations
 
 import collections
+import io
 import os
 import pickle
+import pickletools
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,13 +34,13 @@ _TORCH_DTYPES = {
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a pickled BUILD cannot add attributes (or a numpy method)
 class _Storage:
     dtype: type
     array: np.ndarray | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _TensorRef:
     storage: _Storage
     offset: int
@@ -84,9 +86,7 @@ class _WeightsUnpickler(pickle.Unpickler):
         if (module, name) == ("collections", "OrderedDict"):
             return collections.OrderedDict
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return lambda storage, offset, shape, stride, *_: _TensorRef(
-                storage, offset, tuple(shape), tuple(stride)
-            )
+            return _rebuild_tensor
         if module == "torch" and name in _TORCH_DTYPES:
             return name
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a weights file")
@@ -96,6 +96,30 @@ class _WeightsUnpickler(pickle.Unpickler):
         if kind != "storage" or (view and view[0] is not None):
             raise pickle.UnpicklingError(f"unsupported storage record {pid[:2]}")
         return self.storages.setdefault(key, _Storage(_TORCH_DTYPES[storage_type]))
+
+
+def _rebuild_tensor(storage, offset, shape, stride, *_) -> _TensorRef:
+    """What ``torch._utils._rebuild_tensor_v2`` is allowed to mean here: a tensor reference,
+    its layout checked to be whole numbers."""
+    layout = (offset, *shape, *stride)
+    if not isinstance(storage, _Storage) or not all(type(n) is int for n in layout):
+        raise pickle.UnpicklingError("a tensor record that is not a storage and whole numbers")
+    return _TensorRef(storage, offset, tuple(shape), tuple(stride))
+
+
+def _load(data: bytes, pos: int, unpickler) -> tuple[object, int]:
+    """The pickle at ``pos`` of ``data`` and where it ends. It is walked opcode by opcode
+    first (``pickletools``), so that a length or memo index larger than the file, which the
+    unpickler would allocate before noticing, is refused instead."""
+    stream = io.BytesIO(data)
+    stream.seek(pos)
+    for count, (op, arg, _) in enumerate(pickletools.genops(stream)):
+        if op.name == "FRAME" and arg > len(data) - stream.tell():
+            raise ValueError(f"a pickle frame of {arg} bytes in a file of {len(data)}")
+        if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and arg > count:
+            raise ValueError(f"a pickle memo index {arg} after {count} opcodes")
+    end = stream.tell()
+    return unpickler(io.BytesIO(data[pos:end])).load(), end
 
 
 def read_torch_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -115,21 +139,27 @@ def read_torch_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if zipfile.is_zipfile(path):
         raise ValueError(f"{path} is a zip-format PyTorch file; only the legacy format is read")
     storages: dict[str, _Storage] = {}
+    data = path.read_bytes()
     try:
-        with open(path, "rb") as f:
-            if _PlainUnpickler(f).load() != LEGACY_MAGIC:
-                raise ValueError("wrong magic number")
-            _PlainUnpickler(f).load()  # protocol version
-            _PlainUnpickler(f).load()  # system information
-            state = _WeightsUnpickler(f, storages).load()
-            for key in _PlainUnpickler(f).load():
-                storage = storages[key]
-                count = int(np.frombuffer(f.read(8), "<i8")[0])
-                nbytes = count * np.dtype(storage.dtype).itemsize
-                raw = f.read(nbytes)
-                if len(raw) != nbytes:
-                    raise ValueError(f"storage {key} is truncated")
-                storage.array = np.frombuffer(raw, storage.dtype)
+        magic, pos = _load(data, 0, _PlainUnpickler)
+        if magic != LEGACY_MAGIC:
+            raise ValueError("wrong magic number")
+        _, pos = _load(data, pos, _PlainUnpickler)  # protocol version
+        _, pos = _load(data, pos, _PlainUnpickler)  # system information
+        state, pos = _load(data, pos, lambda f: _WeightsUnpickler(f, storages))
+        keys, pos = _load(data, pos, _PlainUnpickler)
+        for key in keys:
+            storage = storages[key]
+            count = int.from_bytes(data[pos : pos + 8], "little", signed=True)
+            nbytes = count * np.dtype(storage.dtype).itemsize
+            if pos + 8 > len(data) or count < 0 or pos + 8 + nbytes > len(data):
+                raise ValueError(f"storage {key} is truncated")
+            storage.array = np.frombuffer(data, storage.dtype, count, offset=pos + 8)
+            pos += 8 + nbytes
+        if not isinstance(state, dict) or not all(
+            isinstance(t, _TensorRef) for t in state.values()
+        ):
+            raise ValueError("the state dict holds something other than tensors")
         return {name: ref.numpy() for name, ref in state.items()}
     except (
         pickle.UnpicklingError,
@@ -139,6 +169,7 @@ def read_torch_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
         ValueError,
         TypeError,
         AttributeError,
+        OverflowError,
     ) as e:
         raise ValueError(
             f"cannot read {path} as a PyTorch state dict ({e}); reinstall the package that "

@@ -4,7 +4,8 @@
 a temporary name, its SHA-256 is checked, and only then is it moved into place, so a
 failed or interrupted download, or one with the wrong checksum, leaves nothing behind.
 ``safe_extract`` unpacks a zip or tar archive into a fresh folder and refuses any member
-whose path would land outside it (absolute paths, ``..``, links pointing out).
+whose path would land outside it (absolute paths, ``..``, links pointing out), and an
+archive with more members or more bytes than its limits (a zip bomb), before writing.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
-import uuid
 import zipfile
 from pathlib import Path
+
+from course_utils.cache import partial_folder
+
+#: ``safe_extract``'s default limits: about 5 times the largest archive the course reads.
+MAX_MEMBERS = 2_000_000
+MAX_BYTES = 50 * 2**30
 
 
 def download(url: str, sha256: str, folder: str | os.PathLike, progress: bool = True) -> Path:
@@ -38,14 +44,15 @@ def _inside(base: Path, name: str) -> bool:
     return target == base or base in target.parents
 
 
-def _check_members(archive: Path, base: Path) -> None:
+def _check_members(archive: Path, base: Path, max_members: int, max_bytes: int) -> None:
     base = base.resolve()
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
+            sizes = [i.file_size for i in zf.infolist()]  # zipfile stops reading at these
             bad = [n for n in zf.namelist() if not _inside(base, n)]
     else:
         with tarfile.open(archive) as tf:
-            bad = []
+            bad, sizes = [], [m.size for m in tf.getmembers()]
             for m in tf.getmembers():
                 if not _inside(base, m.name):
                     bad.append(m.name)
@@ -59,13 +66,27 @@ def _check_members(archive: Path, base: Path) -> None:
             f"refusing to extract {archive}: {len(bad)} member(s) would be written outside "
             f"the target folder, e.g. {bad[0]!r}. The archive is damaged or malicious."
         )
+    free = shutil.disk_usage(base.parent).free
+    if len(sizes) > max_members or sum(sizes) > min(max_bytes, free):
+        raise ValueError(
+            f"refusing to extract {archive}: {len(sizes):,} members, {sum(sizes):,} bytes "
+            f"unpacked; the limits are {max_members:,} members and {max_bytes:,} bytes "
+            f"({free:,} bytes free). A zip bomb? If you trust it, raise the limits."
+        )
 
 
-def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
+def safe_extract(
+    archive: str | os.PathLike,
+    target: str | os.PathLike,
+    max_members: int = MAX_MEMBERS,
+    max_bytes: int = MAX_BYTES,
+) -> Path:
     """Extract a zip or tar archive into ``target`` (which must not exist yet).
 
-    Every member path is checked before anything is written; extraction happens in a
-    temporary sibling folder that is renamed to ``target`` when complete.
+    Every member path, the number of members and their unpacked size (at most
+    ``max_members`` and ``max_bytes``, and what the disk has free) are checked before
+    anything is written; extraction happens in a temporary sibling folder that is renamed
+    to ``target`` when complete (one left by a killed run is removed by the next).
     """
     archive, target = Path(archive), Path(target)
     if target.exists():
@@ -73,8 +94,8 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
     if not (zipfile.is_zipfile(archive) or tarfile.is_tarfile(archive)):
         raise ValueError(f"{archive} is neither a zip nor a tar archive")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
-    _check_members(archive, tmp)
+    _check_members(archive, target, max_members, max_bytes)
+    tmp = partial_folder(target)  # after removing those of killed runs
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:

@@ -5,7 +5,8 @@
     python -m data_scripts.make_synthetic --out DIR --seed 7 # elsewhere, other writers
 
 Without ``--out`` and ``--seed`` the set goes where ``load_characters`` looks for it and is
-only regenerated when missing or made by another generator version.
+only regenerated when missing or made by another generator version. ``--out`` replaces a
+folder only if the course made it (it holds the course's ``.cv-course`` marker).
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ def main(argv: list[str] | None = None) -> None:
                 "--seed and --processes need --out (the course's own set uses the "
                 "default seed, so that every student sees the same data)"
             )
-        root = generate_synthetic(
-            args.out, SYNTHETIC_WRITERS[profile], seed=args.seed, processes=args.processes
-        )
+        try:
+            root = generate_synthetic(
+                args.out, SYNTHETIC_WRITERS[profile], seed=args.seed, processes=args.processes
+            )
+        except FileExistsError as e:  # --out names a folder the course did not make
+            raise SystemExit(f"error: {e}") from None
     counts = {s: sum(c.values()) for s, c in synthetic_plan(SYNTHETIC_WRITERS[profile]).items()}
     print(f"{root}: " + ", ".join(f"{n:,} {s}" for s, n in counts.items()) + " images")
 

@@ -4,6 +4,9 @@ generating and caching, and bad datasets."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import zlib
 
 import numpy as np
 import pytest
@@ -223,3 +226,63 @@ def test_arrays_key_changes_with_everything_that_determines_the_arrays(tmp_path)
         changed = list(base)
         changed[i] = other
         assert ch.arrays_key(*changed) != key
+
+
+# ------------------------------------------------------------- hostile and odd inputs
+
+
+def test_changes_inside_a_symlinked_class_folder_are_seen(
+    tiny_synthetic, tmp_path, monkeypatch, capsys
+):
+    root = write_dataset(tmp_path / "d")
+    elsewhere = tmp_path / "elsewhere"
+    (root / "Train" / "人").rename(elsewhere)
+    (root / "Train" / "人").symlink_to(elsewhere, target_is_directory=True)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(root))
+    load_characters("train")
+    Image.fromarray(np.zeros((30, 20), np.uint8)).save(elsewhere / "0.png")
+    capsys.readouterr()
+    X, y, names = load_characters("train")
+    assert "from the images" in capsys.readouterr().out  # not the stale array cache
+    assert X[y == names.index("人")].max() == 0
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("loop", r"Test/人 is a symbolic link loop"),
+        ("broken", r"cannot read .*gone\.png.*a broken link"),
+        ("undecodable", r"the file name .*\\udcff\.png' is not valid text; rename it"),
+    ],
+)
+def test_links_and_names_that_cannot_be_followed_are_named(
+    tiny_synthetic, tmp_path, monkeypatch, damage, message
+):
+    root = write_dataset(tmp_path / "d")
+    folder = root / "Test" / "人"
+    if damage == "loop":
+        shutil.rmtree(folder)
+        folder.symlink_to(root / "Test", target_is_directory=True)
+    elif damage == "broken":
+        (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    else:
+        with open(os.path.join(os.fsencode(folder), b"\xff.png"), "wb") as f:  # not UTF-8
+            f.write((folder / "0.png").read_bytes())
+    monkeypatch.setenv("COURSE_DATA_DIR", str(root))
+    with pytest.raises(ValueError, match=message):
+        load_characters("test")
+
+
+def test_a_damaged_compressed_array_cache_is_rebuilt_not_a_zlib_error(tiny_synthetic, capsys):
+    X, y, _ = load_characters("messy")
+    (cached,) = (data_dir().parent / "cache" / "arrays").glob("messy-*.npz")
+    np.savez_compressed(cached, X=X, y=y)
+    blob = bytearray(cached.read_bytes())
+    blob[60:100] = bytes(b ^ 0xFF for b in blob[60:100])  # inside X's deflated bytes
+    cached.write_bytes(bytes(blob))
+    with pytest.raises(zlib.error), np.load(cached) as damaged:
+        damaged["X"]  # what the loader used to raise
+    capsys.readouterr()
+    X2, _, _ = load_characters("messy")
+    assert "from the images" in capsys.readouterr().out
+    np.testing.assert_array_equal(X2, X)

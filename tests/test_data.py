@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 from conftest import CLASSES, write_image_folder
+from PIL import Image
 
 from course_utils import data
 
@@ -141,3 +142,37 @@ def test_rank_within_class_gives_nested_per_class_selections():
     assert not np.array_equal(rank, rank_within_class(y, seed=4))
     assert np.bincount(y[rank < 2]).tolist() == [2, 2, 2]
     assert set(np.flatnonzero(rank < 2)) <= set(np.flatnonzero(rank < 4))
+
+
+# ------------------------------------------------------------- hostile and odd inputs
+
+
+def test_ink_drawn_only_in_the_alpha_channel_stays_visible(tmp_path):
+    ink = np.zeros((20, 10), np.uint8)
+    ink[5:15, 4:6] = 255
+    rgba = np.zeros((20, 10, 4), np.uint8)  # black everywhere; the alpha channel is the ink
+    rgba[..., 3] = ink
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    palette = Image.fromarray((ink > 0).astype(np.uint8), "P")
+    palette.putpalette([0, 0, 0, 0, 0, 0])  # both colours black, colour 0 transparent
+    palette.save(tmp_path / "palette.png", transparency=0)
+    for name in ("rgba.png", "palette.png"):
+        gray = data.load_image(tmp_path / name, None)[..., 0]
+        np.testing.assert_array_equal(gray, np.where(ink > 0, 0, 255))
+        rgb = data.load_image(tmp_path / name, None, grayscale=False)
+        assert rgb[0, 0].tolist() == [255, 255, 255] and rgb[10, 5].tolist() == [0, 0, 0]
+
+
+def test_class_folders_that_are_one_name_after_nfc_are_an_error_naming_both(tmp_path):
+    write_image_folder(tmp_path / "T", classes=["女", "\uf981"], per_class=1)  # F981: NFC 女
+    for read in (data.load_image_folder, data.count_images, data.image_sizes):
+        with pytest.raises(ValueError, match="'女' and '\uf981' .* same name once Unicode"):
+            read(tmp_path / "T")
+
+
+def test_a_decompression_bomb_is_refused_naming_the_file(image_folder, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # the test images have 1,200+ pixels
+    with pytest.raises(ValueError, match=r"refusing to read image .*\.png: .*decompression bomb"):
+        data.load_image_folder(image_folder)
+    with pytest.raises(ValueError, match=r"refusing to read image .*000\.png"):
+        data.image_sizes(image_folder)

@@ -117,3 +117,24 @@ def test_extract_refuses_existing_target_and_non_archives(tmp_path):
     (tmp_path / "plain.txt").write_text("hello")
     with pytest.raises(ValueError, match="neither a zip nor a tar"):
         safe_extract(tmp_path / "plain.txt", tmp_path / "out2")
+
+
+def test_archives_over_the_member_or_size_limits_are_refused_before_writing(tmp_path):
+    many = make_zip(tmp_path / "many.zip", [f"{i}.png" for i in range(11)])
+    with pytest.raises(ValueError, match="11 members, .* the limits are 10 members"):
+        safe_extract(many, tmp_path / "out", max_members=10)
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros.bin", bytes(10_000_000))
+    assert bomb.stat().st_size < 100_000  # 10 MB unpacked from under 100 kB
+    with pytest.raises(ValueError, match="10,000,000 bytes unpacked.*A zip bomb"):
+        safe_extract(bomb, tmp_path / "out", max_bytes=1_000_000)
+    big_tar = tmp_path / "big.tar.gz"
+    with tarfile.open(big_tar, "w:gz") as tf:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = 2_000_000
+        tf.addfile(info, io.BytesIO(bytes(info.size)))
+    with pytest.raises(ValueError, match="2,000,000 bytes unpacked"):
+        safe_extract(big_tar, tmp_path / "out", max_bytes=1_000_000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tar.gz", "bomb.zip", "many.zip"]
+    assert safe_extract(bomb, tmp_path / "out").joinpath("zeros.bin").stat().st_size == 10**7

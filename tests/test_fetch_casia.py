@@ -154,3 +154,63 @@ def test_url_without_checksum_is_refused(tmp_path):
 def test_no_source_given(tmp_path):
     with pytest.raises(SystemExit, match="give both --train and --test"):
         fetch_casia.main(["--out", str(tmp_path / "o")])
+
+
+# ------------------------------------------------------------- hostile and odd inputs
+
+
+def test_same_named_gnt_files_in_different_folders_are_all_kept(tmp_path):
+    for folder, seed in (("HWDB1.0trn", 1), ("HWDB1.1trn", 2)):
+        (tmp_path / "trn" / folder).mkdir(parents=True)
+        writer_file(tmp_path / "trn" / folder / "1001-c.gnt", seed)  # the same file name
+    (tmp_path / "tst").mkdir()
+    writer_file(tmp_path / "tst" / "1241-c.gnt", 9)
+    out = tmp_path / "casia-55"
+    manifest = build_subset(out, train=[tmp_path / "trn"], test=[tmp_path / "tst"])
+    on_disk = len(list((out / "Train").glob("*/*.png")))
+    assert manifest["images"]["Train"] == on_disk == 110
+    first, second = sorted((out / "Train" / "人").iterdir())
+    assert not np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(second)))
+
+
+def test_a_source_given_twice_is_refused(tmp_path):
+    (tmp_path / "trn").mkdir()
+    writer_file(tmp_path / "trn" / "1001-c.gnt", 1)
+    with pytest.raises(ValueError, match="given twice"):
+        build_subset(
+            tmp_path / "out", train=[tmp_path / "trn", tmp_path / "trn"], test=[tmp_path / "trn"]
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trn"]
+
+
+class RecordingStream(io.BytesIO):
+    """A stream that remembers the largest read asked of it (what the reader allocates)."""
+
+    largest = 0
+
+    def read(self, n=-1):
+        self.largest = max(self.largest, n)
+        return super().read(n)
+
+
+@pytest.mark.parametrize(
+    "width, height, message",
+    [(30000, 30000, "claims 30000×30000 pixels, more than 1024"), (1000, 1000, "truncated")],
+)
+def test_gnt_sizes_are_checked_before_anything_is_allocated(width, height, message):
+    header = struct.pack("<I2sHH", 10 + width * height, "人".encode("gbk"), width, height)
+    stream = RecordingStream(header + b"\xff" * 100)
+    with pytest.raises(GntError, match=message):
+        list(read_gnt(stream, "w.gnt"))
+    assert stream.largest <= 100  # never more than the file holds
+
+
+def test_png_export_with_two_folders_for_one_character_names_both(tmp_path):
+    export = tmp_path / "export"
+    write_png_export(export, COURSE_CHARACTERS)
+    compat = "\uf981"  # CJK COMPATIBILITY IDEOGRAPH-F981, which NFC turns into 女
+    (export / "Train" / compat).mkdir()
+    Image.fromarray(bitmap(5)).save(export / "Train" / compat / "9.png")
+    with pytest.raises(SystemExit, match=f"Train/女 and .*Train/{compat} are both the character"):
+        fetch_casia.main(["--png", str(export), "--out", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()

@@ -118,6 +118,32 @@ def test_refuses_code_in_the_header(tmp_path, capsys):
     assert "must never run" not in capsys.readouterr().out
 
 
+class _WritesAFile:
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("record", ["magic", "protocol", "system information", "storage keys"])
+def test_a_record_whose_reduce_would_write_a_file_writes_nothing(tmp_path, record):
+    flag = tmp_path / "written-by-the-weights-file"
+    evil = pickle.dumps(_WritesAFile(flag), protocol=2)
+    path = tmp_path / "evil.pth"
+    header = [LEGACY_MAGIC, 1001, {"little_endian": True}]
+    if record != "storage keys":
+        header[["magic", "protocol", "system information"].index(record)] = evil
+    _legacy_file(path, _state_pickle(), {"0": np.arange(6, dtype=np.float32)}, header=header)
+    if record == "storage keys":  # replace the pickled key list after the state dict
+        data = path.read_bytes()
+        keys = pickle.dumps(["0"], protocol=2)
+        path.write_bytes(data.replace(keys, evil, 1))
+    with pytest.raises(ValueError, match="is not allowed in a weights file"):
+        read_torch_weights(path)
+    assert not flag.exists()
+
+
 @pytest.mark.parametrize(
     "layout",
     [
@@ -143,3 +169,36 @@ def test_reader_agrees_with_torch_load():
     theirs = torch.load(path, map_location="cpu", weights_only=True)
     assert ours.keys() == theirs.keys()
     assert all(np.array_equal(ours[k], theirs[k].numpy()) for k in ours)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "storage count",  # an element count of 2**40 in a file of a few hundred bytes
+        "pickle length",  # a BINUNICODE string said to be 4 GB long
+        "memo index",  # a LONG_BINPUT to slot 2**32 - 1 (the memo would grow to fit it)
+    ],
+)
+def test_lengths_are_checked_against_the_file_before_anything_is_allocated(tmp_path, damage):
+    import tracemalloc
+
+    values = np.arange(6, dtype=np.float32)
+    _legacy_file(tmp_path / "w.pth", _state_pickle(), {"0": values})
+    data = bytearray((tmp_path / "w.pth").read_bytes())
+    if damage == "storage count":
+        data[-32:-24] = np.int64(2**40).tobytes()
+    elif damage == "pickle length":
+        at = data.index(b"X\x07\x00\x00\x00storage")
+        data[at + 1 : at + 5] = (2**32 - 16).to_bytes(4, "little")
+    else:
+        at = data.index(b"q\x01")  # the first BINPUT 1 (in the header's dict)
+        data[at : at + 2] = b"r\xff\xff\xff\xff"  # LONG_BINPUT 4294967295
+    (tmp_path / "w.pth").write_bytes(bytes(data))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="cannot read"):
+            read_torch_weights(tmp_path / "w.pth")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import keras
 import numpy as np
 
@@ -87,3 +91,39 @@ def test_best_so_far_keeps_the_running_best_and_skips_failures():
     np.testing.assert_array_equal(tuning.best_so_far([0.2, None, 0.5, 0.3]), [0.2, 0.2, 0.5, 0.5])
     np.testing.assert_array_equal(tuning.best_so_far([0.9, 0.4, 0.6], "min"), [0.9, 0.4, 0.4])
     assert np.isnan(tuning.best_so_far([None, 0.1])[0])
+
+
+def test_a_search_that_cannot_be_reloaded_is_moved_aside_and_runs_again(capsys):
+    """A damaged oracle.json or trial.json made Keras Tuner raise JSONDecodeError on every
+    later run; a failed trial was reloaded as final. Now the folder is renamed (kept, not
+    deleted), a note says so, and the search starts afresh."""
+    first = search(make_tuner(max_trials=1))
+    project = Path(first.project_dir)
+    pristine = project.with_name("pristine")
+    shutil.copytree(project, pristine)
+    damages = {
+        "oracle.json": lambda: (project / "oracle.json").write_text('{"ongoing_trials": {'),
+        "trial.json": lambda: (project / "trial_0" / "trial.json").write_bytes(b"\xff\x00"),
+        "FAILED": lambda: (project / "trial_0" / "trial.json").write_text(
+            json.dumps(
+                json.loads((pristine / "trial_0" / "trial.json").read_text()) | {"status": "FAILED"}
+            )
+        ),
+    }
+    expected = {
+        "oracle.json": "oracle.json is unreadable",
+        "trial.json": "trial_0/trial.json is unreadable",
+        "FAILED": "trial 0 FAILED",
+    }
+    for reason, damage in damages.items():
+        shutil.rmtree(project, ignore_errors=True)
+        shutil.copytree(pristine, project)
+        damage()
+        capsys.readouterr()
+        again = make_tuner(max_trials=1)
+        out = capsys.readouterr().out
+        assert f"cannot be reloaded ({expected[reason]}" in out
+        assert "so that the search runs again" in out and "Reloading" not in out
+        assert len(again.oracle.trials) == 0
+    aside = sorted(project.parent.glob(f"{project.name}.damaged-*"))
+    assert len(aside) == 3 and all((a / "trial_0").is_dir() for a in aside)  # nothing deleted
