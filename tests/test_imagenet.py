@@ -141,3 +141,33 @@ def test_characters_to_rgb():
     np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
     with pytest.raises(ValueError, match="grayscale"):
         characters_to_rgb(np.zeros((2, 80, 60, 3)))
+
+
+def test_download_timeout_fails_once_then_skips(monkeypatch):
+    monkeypatch.delenv(imagenet.OFFLINE_VAR, raising=False)
+    monkeypatch.setattr(imagenet, "_download_failed", None)
+    seen = []
+    url = "https://storage.googleapis.com/keras-applications/efficientnetb0.h5"
+    with pytest.raises(imagenet.DownloadFailed, match=r"failed \(\[Errno -2\] Name") as failed:
+        with imagenet.download_timeout():
+            seen.append(imagenet.socket.getdefaulttimeout())
+            raise Exception(f"URL fetch failure on {url}: None -- [Errno -2] Name or service")
+    assert seen == [imagenet.DOWNLOAD_TIMEOUT_S] and "efficientnetb0" not in str(failed.value)
+    assert imagenet.socket.getdefaulttimeout() is None
+    with pytest.raises(OSError, match="earlier download in this session failed"):
+        with imagenet.download_timeout():
+            seen.append("ran")  # skipped: the body never runs
+    assert seen == [imagenet.DOWNLOAD_TIMEOUT_S]
+
+
+def test_download_timeout_passes_other_errors_and_offline(monkeypatch):
+    monkeypatch.delenv(imagenet.OFFLINE_VAR, raising=False)
+    monkeypatch.setattr(imagenet, "_download_failed", None)
+    with pytest.raises(ValueError, match="input_shape"):
+        with imagenet.download_timeout():
+            raise ValueError("bad input_shape")
+    assert imagenet._download_failed is None  # not a download failure: nothing remembered
+    monkeypatch.setenv(imagenet.OFFLINE_VAR, "1")
+    with pytest.raises(imagenet.DownloadFailed, match="COURSE_OFFLINE"):
+        with imagenet.download_timeout():
+            pass
