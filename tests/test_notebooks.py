@@ -48,6 +48,7 @@ def test_committed_clean(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert "language_info" not in nb.metadata, "a render or run left language_info: strip it"
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             assert not cell.outputs, f"cell {i} has outputs"
