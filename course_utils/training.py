@@ -12,7 +12,9 @@ into the cache key (``course_utils.cache``):
 - every fit argument: ``epochs``, ``batch_size``, ``callbacks`` (their settings, and the
   code of a schedule function), ``class_weight``, ``sample_weight`` ...
 
-``verbose`` is left out: it changes what is printed, not what is learnt. Because the
+``verbose`` is left out: it changes what is printed, not what is learnt. The file a
+``ModelCheckpoint`` callback writes is kept with the entry and put back on a reload, so a
+cell that loads the checkpoint gets the one this run wrote, not one left by another run. Because the
 initial weights are part of the key, seed before building a model
 (``keras.utils.set_random_seed``) to get the same key, and the cached model, next time.
 """
@@ -21,11 +23,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import warnings
 from pathlib import Path
 
-from course_utils.cache import make_key, model_config, write_folder_atomically
+from course_utils.cache import make_key, model_config, write_atomically, write_folder_atomically
 from course_utils.config import cache_dir as default_cache_dir
 from course_utils.config import import_keras_quietly
 
@@ -62,9 +65,20 @@ def _history(data: dict, from_cache: bool, folder: Path):
     return history
 
 
-def _load(model, folder: Path, key: str) -> dict | None:
-    """The saved history, with the saved weights loaded into ``model``; None (and ``model``
-    as it was) when there is no entry or it cannot be read."""
+def _checkpoints(callbacks) -> dict[str, Path]:
+    """The files the ``ModelCheckpoint`` callbacks write, by the name they are kept under in
+    an entry (a file name with ``{epoch}``-style fields is not kept: there are many)."""
+    return {
+        f"{i}-{Path(cb.filepath).name}": Path(cb.filepath)
+        for i, cb in enumerate(callbacks or ())
+        if isinstance(cb, keras.callbacks.ModelCheckpoint) and "{" not in str(cb.filepath)
+    }
+
+
+def _load(model, folder: Path, key: str, checkpoints: dict[str, Path]) -> dict | None:
+    """The saved history, with the saved weights loaded into ``model`` and the run's
+    checkpoint files put back; None (and ``model`` as it was) when there is no entry or it
+    cannot be read (an entry from before checkpoints were kept counts as missing)."""
     if not (folder / "meta.json").is_file():
         return None
     initial = model.get_weights()
@@ -76,6 +90,11 @@ def _load(model, folder: Path, key: str) -> dict | None:
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)  # so its saved state loads too
         model.load_weights(folder / "model.weights.h5")
+        for kept, path in checkpoints.items():
+            copy = folder / "checkpoints" / kept
+            if not copy.is_file():
+                raise ValueError(f"the entry does not hold the checkpoint {path.name}")
+            write_atomically(path, lambda tmp, copy=copy: shutil.copyfile(copy, tmp))
     except Exception as e:  # noqa: BLE001 - a damaged entry is retrained, never half-used
         model.set_weights(initial)  # train from the initial weights, not half-loaded ones
         warnings.warn(
@@ -85,9 +104,13 @@ def _load(model, folder: Path, key: str) -> dict | None:
     return data
 
 
-def _save(model, folder: Path, key: str, data: dict, seconds: float) -> None:
+def _save(model, folder, key, data, seconds, checkpoints: dict[str, Path]) -> None:
     def write(tmp: Path) -> None:
         model.save_weights(tmp / "model.weights.h5")
+        for kept, path in checkpoints.items():
+            if path.is_file():  # not written when the monitored metric never improved
+                (tmp / "checkpoints").mkdir(exist_ok=True)
+                shutil.copyfile(path, tmp / "checkpoints" / kept)
         (tmp / "history.json").write_text(json.dumps(data))
         epochs = len(next(iter(data.values()), []))
         (tmp / "meta.json").write_text(
@@ -151,7 +174,8 @@ def cached_fit(
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "models"
     folder = root / name / key
     monitor = _monitored(fit_kwargs.get("callbacks"))
-    data = _load(model, folder, key)
+    checkpoints = _checkpoints(fit_kwargs.get("callbacks"))
+    data = _load(model, folder, key, checkpoints)
     if data is not None:
         print(_summary(name, data, "loaded the cached run of", monitor))
         return _history(data, True, folder)
@@ -160,7 +184,7 @@ def cached_fit(
     seconds = time.perf_counter() - start
     data = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     try:
-        _save(model, folder, key, data, seconds)
+        _save(model, folder, key, data, seconds, checkpoints)
     except OSError as e:
         warnings.warn(
             f"could not write the training cache under {root} ({e}); the model is trained but "

@@ -54,6 +54,34 @@ def test_it_forwards_to_model_fit_and_names_the_folder_after_the_model(tmp_path)
     assert "val_loss" in history.history  # validation_split reached model.fit
 
 
+def test_reload_puts_back_the_checkpoint_this_run_wrote(tmp_path):
+    path = tmp_path / "best.weights.h5"
+
+    def checkpoint():
+        return keras.callbacks.ModelCheckpoint(path, save_weights_only=True, monitor="loss")
+
+    trained = make_model()
+    fit(trained, tmp_path, callbacks=[checkpoint()])
+    written = path.read_bytes()
+    fit(make_model(lr=1e-3), tmp_path, callbacks=[checkpoint()])  # another run overwrites it
+    assert path.read_bytes() != written
+    again = fit(make_model(), tmp_path, callbacks=[checkpoint()])
+    assert again.from_cache and path.read_bytes() == written
+    reloaded = make_model()
+    reloaded.load_weights(path)
+    for a, b in zip(weights_of(trained), weights_of(reloaded), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_entry_without_the_checkpoint_file_is_trained_again(tmp_path):
+    callbacks = [keras.callbacks.ModelCheckpoint(tmp_path / "best.keras", monitor="loss")]
+    first = fit(make_model(), tmp_path, callbacks=callbacks)
+    (first.cache_folder / "checkpoints" / "0-best.keras").unlink()
+    with pytest.warns(UserWarning, match="does not hold the checkpoint"):
+        again = fit(make_model(), tmp_path, callbacks=callbacks)
+    assert not again.from_cache and (again.cache_folder / "checkpoints" / "0-best.keras").is_file()
+
+
 def schedule_a(epoch, lr):
     return lr
 
