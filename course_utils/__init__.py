@@ -8,6 +8,7 @@ written in the lessons. These modules hold the rest, one concern each:
 - ``training``: ``cached_fit``, ``model.fit`` trained once and reloaded afterwards.
 - ``tuning``: predictable Keras Tuner project folders, trial scores, best-so-far.
 - ``models``: lesson 4's two models, for the lessons that reuse them.
+- ``drawing``: the "Draw a character" widget, a trained CNN running in the reader's browser.
 - ``data``: image folders to arrays (Unicode-safe), counts, sizes, splits.
 - ``characters``: finding and loading the 55 handwritten characters (real or synthetic).
 - ``synthetic``: generating the synthetic handwriting dataset from ``handwriting``.

@@ -98,6 +98,20 @@ def test_preview_translates_quarto_syntax():
     assert nb.cells[3].source.startswith("#|")  # the original is untouched
 
 
+def test_preview_follows_a_div_across_cells():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell('::: {.callout-tip title="Solutions"}\n1. Four.'),
+        nbformat.v4.new_code_cell("print(4)"),
+        nbformat.v4.new_markdown_cell("Done.\n:::"),
+        nbformat.v4.new_markdown_cell('::: {.content-visible when-format="revealjs"}'),
+        nbformat.v4.new_code_cell("slides_only()"),
+        nbformat.v4.new_markdown_cell(":::\n## Versions"),
+    ]
+    plain = build.without_quarto_syntax(nb)
+    assert [c.source for c in plain.cells] == ["1. Four.", "print(4)", "Done.", "## Versions"]
+
+
 def test_front_matter_reads_only_the_first_raw_cell_block():
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_raw_cell('---\ntitle: "A --- B"\norder: 2\n---\nnot yaml: [')]

@@ -102,15 +102,19 @@ def execute_notebook(src: str | os.PathLike, dst: str | os.PathLike) -> float:
     return seconds
 
 
-def _plain_markdown(text: str) -> str:
-    """Markdown without Quarto's ``:::`` fences; revealjs-only blocks (speaker notes) dropped."""
-    kept, stack = [], []
+def _plain_markdown(text: str, stack: list[bool]) -> str:
+    """Markdown without Quarto's ``:::`` fences; revealjs-only blocks (speaker notes) dropped.
+
+    ``stack`` holds the divs still open (True: shown only in slides); it carries over from
+    cell to cell, since a div may open in one markdown cell and close in a later one."""
+    kept = []
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.startswith(":::") and stripped.strip(":").strip():
             stack.append('when-format="revealjs"' in stripped)
-        elif stripped.startswith(":::") and stack:
-            stack.pop()
+        elif stripped.startswith(":::"):
+            if stack:
+                stack.pop()
         elif not any(stack):
             kept.append(line)
     return "\n".join(kept).strip()
@@ -144,17 +148,23 @@ def without_quarto_syntax(nb):
 
     meta = front_matter(nb)
     nb = copy.deepcopy(nb)
+    stack: list[bool] = []
+    kept = []
     for i, cell in enumerate(nb.cells):
         if i == 0 and meta:
-            nb.cells[0] = nbformat.v4.new_markdown_cell(
+            cell = nbformat.v4.new_markdown_cell(
                 f"# {meta.get('title', '')}\n\n*{meta.get('description', '')}*"
             )
         elif cell.cell_type == "markdown":
-            cell.source = _plain_markdown(cell.source)
+            cell.source = _plain_markdown(cell.source, stack)
+        elif any(stack):
+            continue  # a code cell inside a block shown only in slides
         elif cell.cell_type == "code":
             lines = cell.source.splitlines()
             cell.source = "\n".join(line for line in lines if not line.startswith("#|"))
-    nb.cells = [c for c in nb.cells if c.cell_type != "markdown" or c.source]
+        if cell.cell_type != "markdown" or cell.source:
+            kept.append(cell)
+    nb.cells = kept
     return nb
 
 

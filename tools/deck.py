@@ -4,8 +4,10 @@ for them, so that they can be opened in a browser without Quarto (issue 18).
     python -m tools.deck [notebooks ...] [--out build/slides-check]
 
 - the front matter's title makes the title slide; ``#`` sections become vertical stacks;
-- code cells show their source (``echo: true``) without ``#|`` lines, with line numbers, then
-  their outputs; ``include``, ``echo``, ``output``, ``eval: false``, ``fig-cap``,
+- code cells show their source (``echo: true``) without ``#|`` lines, then their outputs; the
+  ``code-line-numbers`` and ``css`` settings of lessons/_metadata.yml are honoured (the css
+  files are loaded after tools/slides.css, as Quarto loads them after its theme);
+  ``include``, ``echo``, ``output``, ``eval: false``, ``fig-cap``,
   ``output-location: slide|column``, the ``remove-*`` tags and ``slideshow.slide_type: skip``
   are honoured; stderr is hidden (reveal.js's default ``warning: false``); figures keep their
   pixel size, or the width/height Jupyter recorded (retina figures);
@@ -31,6 +33,22 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "build" / "slides-check"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 IMAGE_TYPES = ("image/svg+xml", "image/png", "image/jpeg")
+
+
+@functools.cache
+def reveal_settings() -> dict:
+    """The ``revealjs`` format settings of lessons/_metadata.yml."""
+    import yaml
+
+    meta = yaml.safe_load((ROOT / "lessons" / "_metadata.yml").read_text(encoding="utf-8"))
+    return meta.get("format", {}).get("revealjs") or {}
+
+
+def course_css() -> str:
+    """The stylesheets that ``css:`` in lessons/_metadata.yml adds to the slides."""
+    files = reveal_settings().get("css") or []
+    files = [files] if isinstance(files, str) else files
+    return "\n".join((ROOT / "lessons" / f).read_text(encoding="utf-8") for f in files)
 
 
 @functools.cache
@@ -113,8 +131,9 @@ def render_code(cell) -> tuple[str, str]:
     source = ""
     if options.get("echo", True) is not False and "remove-input" not in tags:
         lines = "\n".join(f"<span><a></a>{html.escape(line)}</span>" for line in code.split("\n"))
+        numbers = " numberSource" if reveal_settings().get("code-line-numbers", True) else ""
         source = (
-            '<div class="sourceCode cell-code"><pre class="sourceCode numberSource python">'
+            f'<div class="sourceCode cell-code"><pre class="sourceCode{numbers} python">'
             f'<code class="sourceCode python">{lines}</code></pre></div>'
         )
     hide = options.get("output") is False or options.get("eval") is False
@@ -222,7 +241,7 @@ def build_deck(
         f'<link rel="stylesheet" href="{lib}/@fontsource/source-sans-pro/{w}.css">'
         for w in ("400", "400-italic", "600", "700")
     )
-    css = (Path(__file__).with_name("slides.css")).read_text(encoding="utf-8")
+    css = (Path(__file__).with_name("slides.css")).read_text(encoding="utf-8") + course_css()
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(notebook.stem)} (slides)</title>
 <link rel="stylesheet" href="{reveal}/reset.css"><link rel="stylesheet" href="{reveal}/reveal.css">
