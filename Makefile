@@ -23,7 +23,7 @@ help:
 	@echo "make bench    time the data generation and loading, then each lesson and its peak memory (COURSE_PROFILE=smoke make bench for a quick one)"
 	@echo "make bench-record  time every lesson on an empty cache (full profile) into bench.json and the table in index.qmd"
 	@echo "make preview  execute every lesson into build/ and export HTML previews with an index.html (no Quarto needed)"
-	@echo "make render   render the website and slides with Quarto (lessons stripped afterwards, even if it fails)"
+	@echo "make render   execute each lesson once, render the website and slides from those outputs with Quarto, put the lessons back"
 	@echo "make browser-deps  install Chromium and CJK fonts (apt), reveal.js (npm) and Playwright for the browser checks"
 	@echo "make slides-check  build each lesson's reveal.js deck from the smoke build and report slides that overflow 1050x700 (REPORT_ONLY=1: exit 0)"
 	@echo "make pages-check   open each lesson's HTML preview in Chromium: console errors, images, 400 px width, Chinese glyphs"
@@ -48,7 +48,7 @@ $(VENV)/.installed-%: $(STAMP)
 setup: $(STAMP) $(VENV)/.installed-$(BACKEND)
 
 course: preview
-	@$(MAKE) --no-print-directory render
+	@$(MAKE) --no-print-directory render RENDER_ARGS="--executed build/$(COURSE_PROFILE)/notebooks"
 
 preview: setup
 	$(BIN)/python -m tools.build execute --html
@@ -75,7 +75,7 @@ bench-record: setup
 
 render:
 	@if command -v quarto >/dev/null 2>&1; then \
-		python -m tools.build render; \
+		$(BIN)/python -m tools.publish render $(RENDER_ARGS); \
 	else \
 		echo "Quarto is not installed, so the website was not rendered."; \
 		echo "Get it from https://quarto.org/docs/get-started/ (or: conda install -c conda-forge quarto),"; \

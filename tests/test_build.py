@@ -1,6 +1,3 @@
-import os
-import sys
-
 import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
@@ -148,38 +145,6 @@ def test_strip_outputs_removes_language_info(tmp_path):
     assert build.strip_outputs(path) is True
     assert "language_info" not in nbformat.read(path, 4).metadata
     assert build.strip_outputs(path) is False
-
-
-def _fake_quarto(tmp_path, monkeypatch, exit_code):
-    """A ``quarto`` on PATH that writes outputs and language_info into $LESSON, then exits."""
-    script = tmp_path / "bin" / "quarto"
-    script.parent.mkdir()
-    script.write_text(
-        "#!/bin/sh\n"
-        '"$PYTHON" - <<EOF\n'
-        "import nbformat\n"
-        "nb = nbformat.read('$LESSON', 4)\n"
-        "nb.metadata['language_info'] = {'name': 'python'}\n"
-        "nb.cells[0].outputs = [nbformat.v4.new_output('stream', name='stdout', text='1')]\n"
-        "nb.cells[0].execution_count = 1\n"
-        "nbformat.write(nb, '$LESSON')\n"
-        "EOF\n"
-        f"exit {exit_code}\n"
-    )
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{script.parent}:{os.environ['PATH']}")
-    monkeypatch.setenv("PYTHON", sys.executable)
-
-
-@pytest.mark.parametrize("exit_code", [0, 1])
-def test_render_strips_the_lessons_even_when_quarto_fails(tmp_path, monkeypatch, exit_code):
-    lesson = write_notebook(tmp_path / "01-x.ipynb", "print(1)")
-    monkeypatch.setenv("LESSON", str(lesson))
-    _fake_quarto(tmp_path, monkeypatch, exit_code)
-    assert build.render(["--to", "html"], lessons=[lesson]) == exit_code
-    nb = nbformat.read(lesson, 4)
-    assert nb.cells[0].outputs == [] and nb.cells[0].execution_count is None
-    assert "language_info" not in nb.metadata and nb.metadata["kernelspec"] == build.KERNELSPEC
 
 
 def _lesson_with_front_matter(path, title):

@@ -62,10 +62,13 @@ def test_site_options():
     # pre-render strips what a failed render left (Quarto skips post-render after a failure).
     assert config["project"]["post-render"] == "python -m tools.build strip"
     assert config["project"]["pre-render"] == "python -m tools.build strip"
-    # `make render` strips after every render, failed or not (tools.build render).
+    # `make render` executes each lesson once and renders both formats from those outputs
+    # (tools.publish render, with the "executed" profile turning Quarto's execution off).
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     recipe = makefile.split("\nrender:")[1].split("\n\n")[0]
-    assert "python -m tools.build render" in recipe and "quarto render" not in recipe
+    assert "python -m tools.publish render" in recipe and "quarto render" not in recipe
+    executed = yaml.safe_load((ROOT / "_quarto-executed.yml").read_text())
+    assert executed == {"execute": {"enabled": False}}
 
 
 def test_lessons_render_as_page_and_linked_slides():
@@ -174,7 +177,10 @@ def test_workflows():
         s for s in steps if s.get("uses", "").startswith("quarto-dev/quarto-actions/publish@")
     )
     assert publish_step["with"]["target"] == "gh-pages"
-    assert any("_freeze" in s.get("run", "") and "QUARTO_PROFILE=frozen" in s["run"] for s in steps)
+    assert publish_step["with"]["render"] is False  # rendered by the step before
+    render = next(s["run"] for s in steps if "tools.publish render" in s.get("run", ""))
+    # frozen results are checked against the lessons before they are reused
+    assert render.index("freeze-check") < render.index("--profile frozen")
     assert publish["jobs"]["site"]["env"]["COURSE_PROFILE"] == "full"
 
     gpu = yaml.safe_load((flows / "notebooks-gpu.yml").read_text())

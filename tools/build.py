@@ -7,7 +7,6 @@ Run it from the repository root (it is maintainer tooling, not part of ``course_
     python -m tools.build execute [--html] [--out build] [lessons ...]
     python -m tools.build bench [lessons ...]
     python -m tools.build strip [lessons ...]    # Quarto's pre- and post-render step
-    python -m tools.build render [quarto args]   # quarto render, then strip even if it fails
 
 Each lesson runs in its own process so that its wall time and its kernel's peak memory
 are measured alone. The profile is whatever ``COURSE_PROFILE`` says (default ``full``).
@@ -61,18 +60,6 @@ def strip_outputs(path: str | os.PathLike) -> bool:
         nbformat.write(nb, tmp)
         tmp.replace(path)
     return changed
-
-
-def render(quarto_args: list[str] | None = None, lessons: list[Path] | None = None) -> int:
-    """Run ``quarto render`` and strip the lessons afterwards, even when the render fails or
-    is interrupted: Quarto runs the project's post-render step only after a successful render
-    (quarto-cli src/command/render/project.ts), so a failed one would leave outputs and
-    ``language_info`` in the committed notebooks. Returns Quarto's exit status."""
-    try:
-        return subprocess.run(["quarto", "render", *(quarto_args or [])], cwd=ROOT).returncode
-    finally:
-        changed = [p.name for p in lessons or lesson_paths(ROOT / "lessons") if strip_outputs(p)]
-        print(f"stripped outputs from {len(changed)} lesson(s)", file=sys.stderr)
 
 
 def execute_notebook(src: str | os.PathLike, dst: str | os.PathLike) -> float:
@@ -356,7 +343,7 @@ def write_timing_table(page: str | os.PathLike, record: dict, lessons: list[Path
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Execute or benchmark the course's lessons.")
-    parser.add_argument("command", choices=["execute", "bench", "strip", "render", "_one"])
+    parser.add_argument("command", choices=["execute", "bench", "strip", "_one"])
     parser.add_argument("lessons", nargs="*", type=Path, help="default: lessons/NN-*.ipynb")
     parser.add_argument("--out", type=Path, default=None, help="default: build/<profile>")
     parser.add_argument("--html", action="store_true", help="also export HTML previews")
@@ -382,6 +369,9 @@ def main(argv: list[str] | None = None) -> None:
 
     profile = get_profile().name
     out = args.out or Path("build") / profile
+    if args.command == "strip" and os.environ.get("COURSE_RENDER_STAGED"):
+        print("executed lessons staged by tools.publish render: not stripped", file=sys.stderr)
+        return
     if args.command == "strip":
         changed = [p.name for p in (args.lessons or lesson_paths()) if strip_outputs(p)]
         print(
