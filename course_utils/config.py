@@ -38,6 +38,7 @@ class Profile:
         epochs: the most epochs a model trains for (early stopping may end sooner).
         patience: EarlyStopping patience in epochs.
         tuner_trials: Keras Tuner trial budget per search.
+        seeds: the seeds an experiment repeats over (``course_utils.repeats``).
     """
 
     name: str
@@ -45,11 +46,14 @@ class Profile:
     epochs: int
     patience: int
     tuner_trials: int
+    seeds: tuple[int, ...] = (42, 43, 44)
 
 
 PROFILES = {
     "full": Profile("full", max_images_per_class=None, epochs=100, patience=5, tuner_trials=10),
-    "smoke": Profile("smoke", max_images_per_class=24, epochs=2, patience=1, tuner_trials=2),
+    "smoke": Profile(
+        "smoke", max_images_per_class=24, epochs=2, patience=1, tuner_trials=2, seeds=(42, 43)
+    ),
 }
 
 
