@@ -107,17 +107,30 @@ def seed_everything(seed: int = DEFAULT_SEED) -> None:
     import_keras_quietly().utils.set_random_seed(seed)
 
 
-def describe_hardware() -> str:
-    """One line naming the devices the Keras backend sees, e.g. ``"cpu:0 (2 cores)"``."""
-    keras = import_keras_quietly()
+def _accelerators(keras) -> list[str]:
+    """The GPUs/TPUs the Keras backend will use. Keras's ``distribution.list_devices`` has no
+    PyTorch implementation, so torch is asked directly (CUDA, then Apple's MPS)."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return [
+                f"cuda:{i} ({torch.cuda.get_device_name(i)})"
+                for i in range(torch.cuda.device_count())
+            ]
+        mps = getattr(torch.backends, "mps", None)
+        return ["mps:0 (Apple GPU)"] if mps is not None and mps.is_available() else []
     try:
         devices = keras.distribution.list_devices()
-    except Exception:  # not every backend implements it
-        devices = ["cpu:0"]
-    accelerators = [d for d in devices if not str(d).lower().startswith("cpu")]
-    if accelerators:
-        return ", ".join(str(d) for d in accelerators)
-    return f"CPU only ({os.cpu_count()} cores)"
+    except Exception:  # noqa: BLE001 - a backend without it: report the CPU
+        return []
+    return [str(d) for d in devices if not str(d).lower().startswith("cpu")]
+
+
+def describe_hardware() -> str:
+    """One line naming the accelerators the Keras backend sees, else ``"CPU only (N cores)"``."""
+    accelerators = _accelerators(import_keras_quietly())
+    return ", ".join(accelerators) if accelerators else f"CPU only ({os.cpu_count()} cores)"
 
 
 def import_keras_quietly():

@@ -1,5 +1,8 @@
+import sys
+import types
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -71,3 +74,27 @@ def test_versions_names_python_keras_and_backend():
     text = config.versions()
     for word in ("Python", "keras", "numpy", "Keras backend"):
         assert word in text
+
+
+def test_describe_hardware_asks_torch_for_its_gpu(monkeypatch):
+    cuda = types.SimpleNamespace(
+        is_available=lambda: True, device_count=lambda: 2, get_device_name=lambda i: f"T4 #{i}"
+    )
+    fake = types.SimpleNamespace(cuda=cuda, backends=types.SimpleNamespace())
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
+    assert config.describe_hardware() == "cuda:0 (T4 #0), cuda:1 (T4 #1)"
+    cuda.is_available = lambda: False
+    fake.backends.mps = types.SimpleNamespace(is_available=lambda: True)
+    assert config.describe_hardware() == "mps:0 (Apple GPU)"
+    fake.backends.mps = types.SimpleNamespace(is_available=lambda: False)
+    assert config.describe_hardware().startswith("CPU only (")
+
+
+def test_describe_hardware_reports_the_cpu_when_the_backend_cannot_list_devices(monkeypatch):
+    def broken(*args):
+        raise NotImplementedError
+
+    monkeypatch.setattr(keras.distribution, "list_devices", broken)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "tensorflow")
+    assert config.describe_hardware() == f"CPU only ({config.os.cpu_count()} cores)"
