@@ -5,7 +5,8 @@
 1. ``COURSE_DATA_DIR`` (a folder with ``Train/`` and ``Test/``) when the variable is set;
 2. the real CASIA subset under the data root, ``<course_home>/data/casia-55`` (written by
    ``data_scripts/fetch_casia.py``);
-3. a Kaggle notebook input folder (``/kaggle/input/...``) holding ``Train/`` and ``Test/``;
+3. a Kaggle notebook input folder: the first folder anywhere under ``/kaggle/input`` (up to
+   ``KAGGLE_DEPTH`` levels) holding ``Train/`` and ``Test/`` with course-character classes;
 4. the synthetic handwriting, generated into ``<course_home>/data/synthetic-<profile>`` on
    first use and reused afterwards (``synthetic``).
 
@@ -25,6 +26,7 @@ import hashlib
 import json
 import os
 import stat
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,15 +98,55 @@ def _check_dataset_folder(root: Path, origin: str) -> None:
         )
 
 
+#: How deep under the Kaggle input root a dataset's Train/ and Test/ folders may sit.
+KAGGLE_DEPTH = 6
+
+
 def _kaggle_dataset() -> Path | None:
+    """The first folder under ``KAGGLE_INPUT`` (breadth first, names sorted) holding
+    ``Train/`` and ``Test/`` whose Train has a class folder named by a course character.
+    Folders that have the splits but no such class are named, with the reason, and skipped."""
     if not KAGGLE_INPUT.is_dir():
         return None
-    candidates = sorted(KAGGLE_INPUT.glob("*")) + sorted(KAGGLE_INPUT.glob("*/*"))
-    candidates += sorted(KAGGLE_INPUT.glob("*/*/*"))
-    for folder in candidates:
-        if folder.is_dir() and _has_splits(folder) and (folder / "Train" / "人").is_dir():
-            return folder
+    level, skipped = [KAGGLE_INPUT], []
+    for _ in range(KAGGLE_DEPTH):
+        below = []
+        for folder in level:
+            if _has_splits(folder):
+                classes = _class_names(folder / "Train")
+                if set(classes) & set(CLASS_NAMES):
+                    for path, reason in skipped:
+                        print(f"note: skipped {path}: {reason}")
+                    return folder
+                skipped.append(
+                    (
+                        folder,
+                        f"no class folder in Train/ is a course character {_examples(classes)}",
+                    )
+                )
+            try:
+                below += sorted(
+                    p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                )
+            except OSError:  # an unreadable folder: look elsewhere
+                continue
+        level = below
+    for path, reason in skipped:
+        print(f"note: skipped {path}: {reason}; name each class folder by its character, e.g. 人")
     return None
+
+
+def _class_names(split: Path) -> list[str]:
+    """The class-folder names of a split folder (composed Unicode, hidden ones left out)."""
+    return sorted(
+        unicodedata.normalize("NFC", p.name)
+        for p in split.iterdir()
+        if p.is_dir() and not p.name.startswith(".")
+    )
+
+
+def _examples(names: list[str]) -> str:
+    return f"(found {', '.join(repr(n) for n in names[:3])}{', ...' if len(names) > 3 else ''})"
 
 
 def find_characters() -> CharacterSource:
@@ -222,6 +264,15 @@ def load_characters(
     else:
         fingerprint = _fingerprint(folder)
     X, y, cached = _cached_load(folder, fingerprint, image_size, profile.max_images_per_class)
+    others = (
+        [] if source.kind == "synthetic" else sorted(set(_class_names(folder)) - set(CLASS_NAMES))
+    )
+    if verbose and others:
+        print(
+            f"note: skipped {len(others)} class folder(s) of {folder} not named by one of the "
+            f"{len(CLASS_NAMES)} course characters {_examples(others)}; rename a folder to "
+            "its character (e.g. 人) to use it"
+        )
     if verbose:
         how = "from the array cache" if cached else "from the images"
         print(

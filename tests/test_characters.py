@@ -133,6 +133,33 @@ def test_real_subset_under_data_root_beats_kaggle(tiny_synthetic, tmp_path, monk
     assert "from the real CASIA subset" in capsys.readouterr().out and len(X) == 110
 
 
+def test_kaggle_dataset_is_found_at_any_depth_and_decoys_are_named(
+    tiny_synthetic, tmp_path, monkeypatch, capsys
+):
+    kaggle = tmp_path / "kaggle"
+    write_dataset(kaggle / "a-pinyin" / "data", classes=["ren", "kou"])  # found first, unusable
+    write_dataset(kaggle / "b-casia" / "v2" / "export" / "png", classes=COURSE_CHARACTERS + "的")
+    monkeypatch.setattr(ch, "KAGGLE_INPUT", kaggle)
+    source = ch.find_characters()
+    assert source.kind == "kaggle" and source.root == kaggle / "b-casia" / "v2" / "export" / "png"
+    out = capsys.readouterr().out
+    assert f"skipped {kaggle / 'a-pinyin' / 'data'}" in out and "'kou', 'ren'" in out
+    X, _, _ = load_characters("test")
+    out = capsys.readouterr().out
+    assert "skipped 1 class folder(s)" in out and "'的'" in out and len(X) == 55
+
+
+def test_kaggle_input_without_a_usable_dataset_says_why(
+    tiny_synthetic, tmp_path, monkeypatch, capsys
+):
+    kaggle = tmp_path / "kaggle"
+    write_dataset(kaggle / "pinyin", classes=["ren"])
+    (kaggle / "deep" / "1" / "2" / "3" / "4" / "5" / "6" / "Train").mkdir(parents=True)
+    monkeypatch.setattr(ch, "KAGGLE_INPUT", kaggle)
+    assert ch.find_characters().kind == "synthetic"
+    assert "name each class folder by its character" in capsys.readouterr().out
+
+
 def test_changed_files_are_reloaded_not_served_from_the_cache(
     tiny_synthetic, tmp_path, monkeypatch, capsys
 ):
