@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -89,6 +90,10 @@ def execute_notebook(src: str | os.PathLike, dst: str | os.PathLike) -> float:
     return seconds
 
 
+#: Pandoc attributes at the end of a heading, ``## Goals {.smaller}``, which Markdown shows.
+HEADING_ATTRIBUTES = re.compile(r"\s*\{[^{}]*\}\s*$")
+
+
 def _plain_markdown(text: str, stack: list[bool]) -> str:
     """Markdown without Quarto's ``:::`` fences; revealjs-only blocks (speaker notes) dropped.
 
@@ -103,7 +108,7 @@ def _plain_markdown(text: str, stack: list[bool]) -> str:
             if stack:
                 stack.pop()
         elif not any(stack):
-            kept.append(line)
+            kept.append(HEADING_ATTRIBUTES.sub("", line) if line.startswith("#") else line)
     return "\n".join(kept).strip()
 
 

@@ -216,7 +216,13 @@ def slide_sections(nb) -> list[str]:
             stack_open = True
             continue
         out.append(f'<section class="slide level2 {classes}">{heading}{body}</section>')
-        out.extend(f'<section class="slide level2 {classes}">{o}</section>' for o in later)
+        # output-location: slide: Quarto moves the output to a new slide after this one,
+        # with this slide's classes and its heading repeated (quarto-cli
+        # src/format/reveal/format-reveal.ts, revealHtmlPostprocessor)
+        out.extend(
+            f'<section class="slide level2 {classes} output-location-slide">{heading}{o}</section>'
+            for o in later
+        )
     out.append("</section>" if stack_open else "")
     return out
 
