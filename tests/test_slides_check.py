@@ -145,7 +145,7 @@ def test_the_detector_finds_what_overflows_and_passes_what_fits(tmp_path, chromi
     assert [b["kind"] for b in wide] == ["code"] and wide[0]["across"] > 400
     long = by_title["A long output"]["boxes"]
     assert [b["kind"] for b in long] == ["output"] and long[0]["down"] > 400
-    # lessons/slides.css shows each figure at most 440 px high: two are 880 px under a heading
+    # lessons/slides.css shows each figure at most 420 px high: two are 840 px under a heading
     assert by_title["A tall figure"]["down"] > 200
     assert slides_check.summary(results).startswith("4 of 6 slides overflow (2 past")
     sheet = slides_check.contact_sheet(results, tmp_path / "sheet.png")
