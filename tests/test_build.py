@@ -104,6 +104,7 @@ def test_preview_follows_a_div_across_cells():
         nbformat.v4.new_markdown_cell('::: {.content-visible when-format="revealjs"}'),
         nbformat.v4.new_code_cell("slides_only()"),
         nbformat.v4.new_markdown_cell(":::\n## Versions {.smaller}"),
+        nbformat.v4.new_code_cell("#| include: false\n%xmode Minimal"),
     ]
     plain = build.without_quarto_syntax(nb)
     assert [c.source for c in plain.cells] == ["1. Four.", "print(4)", "Done.", "## Versions"]

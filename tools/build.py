@@ -132,7 +132,7 @@ def without_quarto_syntax(nb):
     """A copy of a notebook as Quarto would show it on the web page, for plain exporters.
 
     The front matter becomes a title and description, ``:::`` fences disappear, blocks shown
-    only in slides are dropped, and ``#|`` cell options are hidden.
+    only in slides and cells with ``#| include: false`` are dropped, and ``#|`` options hidden.
     """
     import copy
 
@@ -153,6 +153,8 @@ def without_quarto_syntax(nb):
             continue  # a code cell inside a block shown only in slides
         elif cell.cell_type == "code":
             lines = cell.source.splitlines()
+            if any(re.fullmatch(r"#\|\s*include:\s*false\s*", line) for line in lines):
+                continue  # Quarto shows neither the cell nor its output
             cell.source = "\n".join(line for line in lines if not line.startswith("#|"))
         if cell.cell_type != "markdown" or cell.source:
             kept.append(cell)
