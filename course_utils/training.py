@@ -12,7 +12,10 @@ into the cache key (``course_utils.cache``):
 - every fit argument: ``epochs``, ``batch_size``, ``callbacks`` (their settings, and the
   code of a schedule function), ``class_weight``, ``sample_weight`` ...
 
-``verbose`` is left out: it changes what is printed, not what is learnt. The file a
+``verbose`` is left out: it changes what is printed, not what is learnt. Left at its
+default, training shows one progress line, rewritten after every epoch, while a notebook
+runs interactively, and nothing when the course's build or tests run it (they set
+``TQDM_DISABLE=1``); either way a one-line summary follows. The file a
 ``ModelCheckpoint`` callback writes is kept with the entry and put back on a reload, so a
 cell that loads the checkpoint gets the one this run wrote, not one left by another run. Because the
 initial weights are part of the key, seed before building a model
@@ -120,6 +123,39 @@ def _save(model, folder, key, data, seconds, checkpoints: dict[str, Path]) -> No
     write_folder_atomically(folder, write)
 
 
+class _EpochLine(keras.callbacks.Callback):
+    """One line of progress, rewritten after every epoch (printed anew outside IPython)."""
+
+    def __init__(self, name: str, epochs: int | None):
+        super().__init__()
+        self.name, self.epochs, self.handle = name, epochs, None
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+
+            if get_ipython() is not None:
+                self.handle = display(
+                    {"text/plain": f"{self.name}: training ..."}, raw=True, display_id=True
+                )
+        except ImportError:
+            pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        shown = ", ".join(
+            f"{k} {v:.3f}" for k, v in (logs or {}).items() if "loss" in k or "acc" in k
+        )
+        of = f"/{self.epochs}" if self.epochs else ""
+        seconds = time.perf_counter() - self.start
+        line = f"{self.name}: epoch {epoch + 1}{of}, {shown} ({seconds:.0f} s)"
+        if self.handle is not None:
+            self.handle.update({"text/plain": line}, raw=True)
+        else:
+            print(line, flush=True)
+
+
 def _monitored(callbacks) -> str:
     """The metric an early-stopping or checkpoint callback watches (else val_accuracy)."""
     for cb in callbacks or ():
@@ -147,7 +183,7 @@ def cached_fit(
     validation_data=None,
     name: str | None = None,
     cache_dir: str | os.PathLike | None = None,
-    verbose=0,
+    verbose=None,
     **fit_kwargs,
 ):
     """``model.fit(x, y, validation_data=..., **fit_kwargs)``, trained once and reloaded
@@ -158,7 +194,9 @@ def cached_fit(
         x, y, validation_data: NumPy arrays, as for ``model.fit``.
         name: the cache folder's name; default the model's ``name``.
         cache_dir: default ``<course home>/cache/models``.
-        verbose: passed to ``model.fit`` (0: silent; a one-line summary is printed anyway).
+        verbose: passed to ``model.fit``. Default: a progress line per epoch when run
+            interactively (not under ``TQDM_DISABLE=1``), else silent; a one-line summary
+            is printed anyway.
         **fit_kwargs: ``epochs``, ``batch_size``, ``callbacks``, ``class_weight`` ... as for
             ``model.fit``.
     Returns:
@@ -180,6 +218,14 @@ def cached_fit(
         print(_summary(name, data, "loaded the cached run of", monitor))
         return _history(data, True, folder)
     start = time.perf_counter()
+    if verbose is None:
+        verbose = 0
+        if os.environ.get("TQDM_DISABLE", "0") not in ("1", "true", "True"):
+            progress = _EpochLine(name, fit_kwargs.get("epochs"))
+            fit_kwargs = {
+                **fit_kwargs,
+                "callbacks": [*(fit_kwargs.get("callbacks") or []), progress],
+            }
     fitted = model.fit(x, y, validation_data=validation_data, verbose=verbose, **fit_kwargs)
     seconds = time.perf_counter() - start
     data = {k: [float(v) for v in values] for k, values in fitted.history.items()}

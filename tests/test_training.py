@@ -234,3 +234,17 @@ def test_default_cache_dir_follows_course_home(tmp_path, monkeypatch):
         warnings.simplefilter("error", UserWarning)
         history = cached_fit(make_model(), X, Y, epochs=1)
     assert history.cache_folder.is_relative_to(tmp_path / "home" / "cache" / "models" / "net")
+
+
+def test_progress_line_per_epoch_only_when_run_interactively(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    fit(make_model(), tmp_path, validation_data=(X, Y))
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines[:2]] == ["net: epoch 1/2", "net: epoch 2/2"]
+    assert "val_accuracy" in lines[0] and lines[2].startswith("net: trained 2 epochs")
+    monkeypatch.setenv("TQDM_DISABLE", "1")  # the course's build and tests: the summary only
+    fit(make_model(seed=1), tmp_path, validation_data=(X, Y))
+    assert capsys.readouterr().out.startswith("net: trained 2 epochs")
+    # the progress callback is not part of the key: the first run is reloaded either way
+    monkeypatch.delenv("TQDM_DISABLE")
+    assert fit(make_model(), tmp_path, validation_data=(X, Y)).from_cache
