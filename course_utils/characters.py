@@ -112,7 +112,10 @@ def _kaggle_dataset() -> Path | None:
     for _ in range(KAGGLE_DEPTH):
         below = []
         for folder in level:
-            if _has_splits(folder):
+            manifest = read_manifest(folder) or {}
+            if manifest.get("source") == "synthetic":  # a saved course cache, not real data
+                skipped.append((folder, "it is the course's synthetic data, saved earlier"))
+            elif _has_splits(folder):
                 classes = _class_names(folder / "Train")
                 if set(classes) & set(CLASS_NAMES):
                     for path, reason in skipped:

@@ -138,12 +138,15 @@ def test_kaggle_dataset_is_found_at_any_depth_and_decoys_are_named(
 ):
     kaggle = tmp_path / "kaggle"
     write_dataset(kaggle / "a-pinyin" / "data", classes=["ren", "kou"])  # found first, unusable
+    saved = write_dataset(kaggle / "a-saved" / "cv-course" / "data" / "synthetic-full")
+    (saved / "dataset.json").write_text('{"source": "synthetic"}')  # an earlier session's cache
     write_dataset(kaggle / "b-casia" / "v2" / "export" / "png", classes=COURSE_CHARACTERS + "的")
     monkeypatch.setattr(ch, "KAGGLE_INPUT", kaggle)
     source = ch.find_characters()
     assert source.kind == "kaggle" and source.root == kaggle / "b-casia" / "v2" / "export" / "png"
     out = capsys.readouterr().out
     assert f"skipped {kaggle / 'a-pinyin' / 'data'}" in out and "'kou', 'ren'" in out
+    assert f"skipped {saved}: it is the course's synthetic data" in out
     X, _, _ = load_characters("test")
     out = capsys.readouterr().out
     assert "skipped 1 class folder(s)" in out and "'的'" in out and len(X) == 55
