@@ -10,6 +10,7 @@ The other modules call ``keras = import_keras_quietly()`` at their top.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -128,9 +129,32 @@ def _accelerators(keras) -> list[str]:
 
 
 def describe_hardware() -> str:
-    """One line naming the accelerators the Keras backend sees, else ``"CPU only (N cores)"``."""
-    accelerators = _accelerators(import_keras_quietly())
+    """One line naming the accelerators the Keras backend sees, else ``"CPU only (N cores)"``.
+
+    The devices are listed with stderr muted: TensorFlow built for CUDA logs a red
+    ``failed call to cuInit`` error on a machine without a GPU, which is expected there."""
+    keras = import_keras_quietly()
+    with _stderr_muted():
+        accelerators = _accelerators(keras)
     return ", ".join(accelerators) if accelerators else f"CPU only ({os.cpu_count()} cores)"
+
+
+@contextlib.contextmanager
+def _stderr_muted():
+    """Mute the process's stderr (file descriptor 2) for a ``with`` block: TensorFlow's C++
+    runtime writes there directly, past Python's ``sys.stderr``."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr descriptor
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def import_keras_quietly():
@@ -143,19 +167,8 @@ def import_keras_quietly():
     if "keras" in sys.modules:
         return sys.modules["keras"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        saved = os.dup(2)
-    except OSError:  # no usable stderr descriptor
+    with _stderr_muted():
         import keras
-
-        return keras
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import keras
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
     return keras
 
 

@@ -1,3 +1,4 @@
+import os
 import sys
 import types
 from pathlib import Path
@@ -98,3 +99,15 @@ def test_describe_hardware_reports_the_cpu_when_the_backend_cannot_list_devices(
     monkeypatch.setattr(keras.distribution, "list_devices", broken)
     monkeypatch.setattr(keras.backend, "backend", lambda: "tensorflow")
     assert config.describe_hardware() == f"CPU only ({config.os.cpu_count()} cores)"
+
+
+def test_describe_hardware_mutes_what_the_runtime_writes_to_stderr(monkeypatch, capfd):
+    def noisy(keras):
+        os.write(2, b"E0000 cuda_executor.cc: failed call to cuInit: UNKNOWN ERROR (303)\n")
+        return []
+
+    monkeypatch.setattr(config, "_accelerators", noisy)
+    assert config.describe_hardware().startswith("CPU only")
+    assert "cuInit" not in capfd.readouterr().err
+    os.write(2, b"after\n")  # stderr works again afterwards
+    assert capfd.readouterr().err == "after\n"
