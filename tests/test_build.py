@@ -43,7 +43,7 @@ def test_execute_writes_an_executed_copy_and_html(tmp_path):
     assert executed.cells[0].outputs[0].text.strip() == str(tmp_path)  # runs in its folder
     assert executed.cells[1].outputs[0].ename == "ValueError"
     assert "<html" in (tmp_path / "out" / "html" / "01-x.html").read_text()
-    assert result["seconds"] > 0 and result["peak_mb"] > 10
+    assert result["seconds"] > 0 and result["peak_mib"] > 10
     assert nbformat.read(src, 4).cells[0].outputs == []  # the source stays clean
 
 
@@ -70,8 +70,8 @@ def test_run_lessons_stops_at_a_failure(tmp_path):
 
 def test_format_table_totals():
     rows = [
-        {"lesson": "01-a.ipynb", "seconds": 1.5, "peak_mb": 300.0},
-        {"lesson": "02-b.ipynb", "seconds": 2.0, "peak_mb": 500.0},
+        {"lesson": "01-a.ipynb", "seconds": 1.5, "peak_mib": 300.0},
+        {"lesson": "02-b.ipynb", "seconds": 2.0, "peak_mib": 500.0},
     ]
     table = build.format_table(rows, "full")
     assert table.splitlines()[-1].split()[-2:] == ["3.5", "500"]
@@ -168,12 +168,13 @@ def test_preview_index_links_the_exported_lessons(tmp_path):
 
 def test_bench_record_keeps_the_other_device_and_fills_the_index(tmp_path):
     lesson = _lesson_with_front_matter(tmp_path / "01-a.ipynb", "First")
-    results = [{"lesson": "01-a.ipynb", "seconds": 90.0, "peak_mb": 100}]
+    results = [{"lesson": "01-a.ipynb", "seconds": 90.0, "peak_mib": 100}]
     record = build.record_bench(tmp_path / "bench.json", results, "full", cold=True, kind="cpu")
     record = build.record_bench(
         tmp_path / "bench.json", [{**results[0], "seconds": 30.0}], "full", cold=True, kind="gpu"
     )
     assert record["cpu"]["seconds"] == {"01-a.ipynb": 90.0} and "gpu" in record
+    assert record["cpu"]["peak_mib"] == {"01-a.ipynb": 100}
     page = tmp_path / "index.qmd"
     page.write_text(f"intro\n{build.BENCH_START}\nold\n{build.BENCH_END}\nend\n")
     build.write_timing_table(page, record, [lesson])

@@ -213,16 +213,16 @@ def _run_one(src: Path, out: Path, html: bool) -> dict:
     seconds = execute_notebook(src, executed)
     if html:
         export_html(executed, out / "html" / f"{src.stem}.html")
-    peak_mb = None
+    peak_mib = None
     try:
         import resource
 
         # ru_maxrss of waited-for children (the kernel), in KiB on Linux, bytes on macOS
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        peak_mb = peak / 1024 / (1024 if sys.platform == "darwin" else 1)
+        peak_mib = peak / 1024 / (1024 if sys.platform == "darwin" else 1)
     except ImportError:  # Windows
         pass
-    return {"lesson": src.name, "seconds": seconds, "peak_mb": peak_mb}
+    return {"lesson": src.name, "seconds": seconds, "peak_mib": peak_mib}
 
 
 def run_lessons(
@@ -258,11 +258,11 @@ def run_lessons(
 
 def format_table(results: list[dict], profile: str) -> str:
     """A plain-text table of wall time and peak memory per lesson, with the total."""
-    lines = [f"profile: {profile}", f"{'lesson':<44} {'wall s':>8} {'peak MB':>9}"]
+    lines = [f"profile: {profile}", f"{'lesson':<44} {'wall s':>8} {'peak MiB':>9}"]
     for r in results:
-        peak = f"{r['peak_mb']:.0f}" if r["peak_mb"] is not None else "n/a"
+        peak = f"{r['peak_mib']:.0f}" if r["peak_mib"] is not None else "n/a"
         lines.append(f"{r['lesson']:<44} {r['seconds']:>8.1f} {peak:>9}")
-    peaks = [r["peak_mb"] for r in results if r["peak_mb"] is not None]
+    peaks = [r["peak_mib"] for r in results if r["peak_mib"] is not None]
     lines.append(
         f"{'total (peak = largest)':<44} {sum(r['seconds'] for r in results):>8.1f} "
         f"{(f'{max(peaks):.0f}' if peaks else 'n/a'):>9}"
@@ -299,6 +299,11 @@ def record_bench(
         "machine": platform.processor() or platform.machine(),
         "date": dt.date.today().isoformat(),
         "seconds": {r["lesson"]: round(r["seconds"], 1) for r in results},
+        # the kernel's peak resident memory (ru_maxrss), MiB: free Colab and Kaggle
+        # sessions share about 12 GB between the browser and the kernel
+        "peak_mib": {
+            r["lesson"]: round(r["peak_mib"]) for r in results if r["peak_mib"] is not None
+        },
     }
     path.write_text(json.dumps(record, indent=1) + "\n")
     return record
