@@ -21,7 +21,7 @@ help:
 	@echo "make course   set up, execute every lesson (COURSE_PROFILE=$(COURSE_PROFILE)) into build/, export HTML, render with Quarto if installed"
 	@echo "make test     set up, lint, unit tests, then every lesson under nbval in the smoke profile (BACKEND=tensorflow|jax|torch)"
 	@echo "make bench    time the data generation and loading, then each lesson and its peak memory (COURSE_PROFILE=smoke make bench for a quick one)"
-	@echo "make bench-record  time every lesson on an empty cache (full profile) into bench.json and the table in index.qmd"
+	@echo "make bench-record  time every lesson on an empty cache (full profile) into course_utils/bench.json and the table in index.qmd"
 	@echo "make preview  execute every lesson into build/ and export HTML previews with an index.html (no Quarto needed)"
 	@echo "make render   execute each lesson once, render the website and slides from those outputs with Quarto, put the lessons back"
 	@echo "make browser-deps  install Chromium and CJK fonts (apt), reveal.js (npm) and Playwright for the browser checks"
@@ -71,7 +71,7 @@ bench: setup
 	$(BIN)/python -m tools.build bench
 
 bench-record: setup
-	COURSE_PROFILE=full $(BIN)/python -m tools.build bench --cold --record bench.json --index index.qmd
+	COURSE_PROFILE=full $(BIN)/python -m tools.build bench --cold --record course_utils/bench.json --index index.qmd
 
 render:
 	@if command -v quarto >/dev/null 2>&1; then \

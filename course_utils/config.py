@@ -11,11 +11,13 @@ The other modules call ``keras = import_keras_quietly()`` at their top.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import sys
 import warnings
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from watermark import watermark
@@ -172,10 +174,47 @@ def import_keras_quietly():
     return keras
 
 
-def setup(seed: int = DEFAULT_SEED) -> Profile:
+#: How to get a GPU on the hosted notebooks the lessons open in.
+GPU_SWITCH = {
+    "colab": "Runtime → Change runtime type → T4 GPU, then run the lesson again",
+    "kaggle": "Settings → Accelerator → a GPU (the session restarts), then run the lesson again",
+}
+
+
+def hosted() -> str | None:
+    """``"colab"`` or ``"kaggle"`` when running there, else None."""
+    if "google.colab" in sys.modules:
+        return "colab"
+    return "kaggle" if "KAGGLE_KERNEL_RUN_TYPE" in os.environ else None
+
+
+def cpu_note(lesson: int | None, where: str | None = None) -> str:
+    """What to expect on a machine without a GPU: how to get one on Colab or Kaggle, and how
+    long lesson ``lesson`` took on two CPU cores with nothing cached (``bench.json``, written
+    by ``make bench-record``)."""
+    lines = ["No GPU here: the lesson trains on the CPU."]
+    if where in GPU_SWITCH:
+        lines[0] += f" For a GPU on {where.title()}: {GPU_SWITCH[where]}."
+    bench = json.loads(resources.files("course_utils").joinpath("bench.json").read_text())
+    run = bench.get("cpu", {})
+    seconds = next(
+        (s for name, s in run.get("seconds", {}).items() if lesson and name[:2] == f"{lesson:02d}"),
+        None,
+    )
+    if seconds is not None:
+        lines.append(
+            f"In the {run['profile']} profile this lesson took about {seconds / 60:.0f} min on "
+            f"{run['hardware'].removeprefix('CPU only ').strip('()')} the first time "
+            f"(nothing cached; measured {run['date']}); a rerun reloads the trained models."
+        )
+    return "\n".join(lines)
+
+
+def setup(seed: int = DEFAULT_SEED, lesson: int | None = None) -> Profile:
     """Prepare a lesson: quiet TensorFlow logs, seed, course figure style and CJK font.
 
-    Prints the profile, the Keras backend and the hardware, and returns the :class:`Profile`.
+    Prints the profile, the Keras backend and the hardware (and, without a GPU,
+    :func:`cpu_note` for ``lesson``), and returns the :class:`Profile`.
     """
     keras = import_keras_quietly()
     profile = get_profile()
@@ -184,10 +223,13 @@ def setup(seed: int = DEFAULT_SEED) -> Profile:
     # tqdm.auto (imported by pooch for the scikit-image photos) warns when ipywidgets is
     # missing and then falls back to plain text bars, which is all the lessons need.
     warnings.filterwarnings("ignore", message="IProgress not found")
+    hardware = describe_hardware()
     print(
         f"profile: {profile.name} | Keras {keras.__version__} on {keras.backend.backend()} | "
-        f"devices: {describe_hardware()} | seed: {seed}"
+        f"devices: {hardware} | seed: {seed}"
     )
+    if hardware.startswith("CPU only") and (hosted() or (lesson and profile.name == "full")):
+        print(cpu_note(lesson, hosted()))
     return profile
 
 

@@ -1,3 +1,4 @@
+import json
 import os
 import sys
 import types
@@ -111,3 +112,22 @@ def test_describe_hardware_mutes_what_the_runtime_writes_to_stderr(monkeypatch, 
     assert "cuInit" not in capfd.readouterr().err
     os.write(2, b"after\n")  # stderr works again afterwards
     assert capfd.readouterr().err == "after\n"
+
+
+def test_cpu_note_says_how_to_get_a_gpu_and_how_long_the_lesson_takes():
+    note = config.cpu_note(4, "colab")
+    assert note.startswith("No GPU here") and "Runtime → Change runtime type" in note
+    bench = json.loads((Path(config.__file__).parent / "bench.json").read_text())["cpu"]
+    minutes = bench["seconds"]["04-logistic-regression-vs-cnn.ipynb"] / 60
+    assert f"about {minutes:.0f} min" in note and bench["date"] in note
+    assert "Accelerator" in config.cpu_note(None, "kaggle") and "min" not in config.cpu_note(None)
+
+
+def test_setup_prints_the_cpu_note_on_hosted_cpu_runtimes(monkeypatch, capsys):
+    monkeypatch.setattr(config, "describe_hardware", lambda: "CPU only (2 cores)")
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    config.setup(lesson=4)
+    assert "No GPU here" not in capsys.readouterr().out  # smoke runs say nothing more
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    config.setup(lesson=4)
+    assert "Settings → Accelerator" in capsys.readouterr().out

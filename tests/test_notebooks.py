@@ -89,6 +89,22 @@ def test_lesson_structure(path):
             assert any(o.startswith("#| fig-alt:") for o in options), f"cell {i}: no fig-alt"
 
 
+def test_every_lesson_installs_and_sets_up_the_same_way():
+    """One install cell for all lessons: installs once per hosted session, offline from
+    attached wheels on Kaggle, and names its own lesson for setup's CPU note."""
+    cells = {}
+    for path in LESSONS:
+        nb = nbformat.read(path, as_version=4)
+        (cell,) = [c.source for c in nb.cells if "cv-course-utils @ git+" in c.source]
+        number = int(path.name[:2])
+        assert cell.rstrip().endswith(f"P = setup(lesson={number})"), path.name
+        cells[path.name] = cell.replace(f"lesson={number})", "lesson=N)")
+    assert len(set(cells.values())) == 1, "the lessons' setup cells differ"
+    cell = next(iter(cells.values()))
+    assert 'importlib.util.find_spec("course_utils") is None' in cell  # a rerun skips pip
+    assert "--no-index --find-links" in cell and "/kaggle/input/" in cell
+
+
 def test_every_lesson_is_in_the_sidebar_and_every_entry_exists():
     config = yaml.safe_load((ROOT / "_quarto.yml").read_text())
     listed = sidebar_files(config["website"]["sidebar"]["contents"])
