@@ -7,6 +7,7 @@ written in the lessons. These modules hold the rest, one concern each:
 - ``cache``: cache keys (values hashed by content) and atomic writes, for every cache.
 - ``training``: ``cached_fit``, ``model.fit`` trained once and reloaded afterwards.
 - ``tuning``: predictable Keras Tuner project folders, trial scores, best-so-far.
+- ``repeats``: experiments repeated over seeds, their spread and paired comparisons.
 - ``models``: lesson 4's two models, for the lessons that reuse them.
 - ``drawing``: the "Draw a character" widget, a trained CNN running in the reader's browser.
 - ``data``: image folders to arrays (Unicode-safe), counts, sizes, splits.
