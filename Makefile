@@ -13,7 +13,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 BACKEND ?= $(or $(KERAS_BACKEND),tensorflow)
 export KERAS_BACKEND := $(BACKEND)
 
-.PHONY: help setup course test lint unit notebooks bench bench-record render preview lab env-file clean clean-cache \
+.PHONY: help setup course test lint unit notebooks bench bench-record render preview lab env-file lock clean clean-cache \
 	browser-deps slides-check pages-check browser-checks
 
 help:
@@ -29,6 +29,7 @@ help:
 	@echo "make pages-check   open each lesson's HTML preview in Chromium: console errors, images, 400 px width, Chinese glyphs"
 	@echo "make browser-checks  both checks; CI runs it with BACKEND=jax, so the smoke build is also the lessons' run on JAX"
 	@echo "make lab      open JupyterLab on the lessons"
+	@echo "make lock     rewrite uv.lock (exact versions for re-rendering) after changing pyproject.toml"
 	@echo "make clean    remove build outputs; make clean-cache also removes data and trained models"
 
 $(STAMP): pyproject.toml
@@ -117,6 +118,11 @@ lab: setup
 
 env-file: setup
 	$(BIN)/python data_scripts/write_environment_yml.py
+
+# uv.lock: every package at one exact version, for instructors who re-render exactly
+# (`uv sync --extra tensorflow --extra dev`); pyproject.toml stays lower-bounded for students.
+lock: setup
+	$(BIN)/uv lock
 
 clean:
 	rm -rf build _site .quarto lessons/*_files lessons/.ipynb_checkpoints

@@ -8,7 +8,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from fontTools.ttLib import TTFont
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from course_utils.characters import COURSE_CHARACTERS
 from course_utils.plots import CJK_FONT_FAMILY, cjk_font_path
@@ -31,6 +36,40 @@ def test_every_dependency_has_a_lower_bound():
     for req in reqs:
         assert ">=" in req.split(";")[0], f"{req} needs a lower bound"
         assert "==" not in req.split(";")[0], f"{req}: exact pins belong in a lock file"
+
+
+def _requirement(text: str) -> tuple[str, str]:
+    req = Requirement(text)
+    return canonicalize_name(req.name), str(req.specifier)
+
+
+def test_lock_file_is_from_this_pyproject_and_satisfies_environment_yml():
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    packages = {}
+    for package in lock["package"]:
+        packages.setdefault(canonicalize_name(package["name"]), []).append(package)
+    (me,) = packages["cv-course-utils"]
+    locked = {
+        (canonicalize_name(d["name"]), d.get("specifier", ""))
+        for d in me["metadata"]["requires-dist"]
+    }
+    project = PYPROJECT["project"]
+    wanted = project["dependencies"] + sum(project["optional-dependencies"].values(), [])
+    assert locked == {_requirement(r) for r in wanted}, (
+        "run `make lock` after editing pyproject.toml"
+    )
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    specs = [d for d in env["dependencies"] if isinstance(d, str)]
+    specs += [d for d in env["dependencies"][-1]["pip"] if not d.startswith("--")]
+    for spec in specs:
+        name, bound = _requirement(spec)
+        if name in {"python", "pip", "quarto"}:  # not Python packages of the project
+            continue
+        names = [name, f"{name}-cpu"] if name == "tensorflow" else [name]
+        versions = [p["version"] for n in names for p in packages.get(n, [])]
+        assert any(Version(v) in SpecifierSet(bound) for v in versions), (
+            f"{spec}: locked {versions}"
+        )
 
 
 def test_one_repository_url_everywhere():

@@ -182,6 +182,15 @@ def test_workflows():
     # frozen results are checked against the lessons before they are reused
     assert render.index("freeze-check") < render.index("--profile frozen")
     assert publish["jobs"]["site"]["env"]["COURSE_PROFILE"] == "full"
+    triggers = publish[True] if True in publish else publish["on"]  # YAML 1.1: `on` is True
+    assert triggers["workflow_run"]["workflows"] == ["tests"]  # publish only after the tests
+    assert "success" in publish["jobs"]["site"]["if"]
+
+    tests = yaml.safe_load((flows / "tests.yml").read_text())
+    backends = tests["jobs"]["backend"]["strategy"]["matrix"]["backend"]
+    assert sorted(backends) == ["jax", "tensorflow", "torch"]
+    runs = [s.get("run", "") for job in tests["jobs"].values() for s in job["steps"]]
+    assert "make test BACKEND=${{ matrix.backend }}" in runs and "make browser-checks" in runs
 
     gpu = yaml.safe_load((flows / "notebooks-gpu.yml").read_text())
     triggers = gpu[True] if True in gpu else gpu["on"]  # YAML 1.1 reads `on` as True
