@@ -21,7 +21,6 @@ import os
 import shutil
 import sys
 import uuid
-import warnings
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -157,14 +156,12 @@ def generate_synthetic(
 
 @contextlib.contextmanager
 def _worker_pool(processes: int):
-    """A process pool. Fork on Linux (no main-module guard needed in scripts and notebooks;
-    the workers only run NumPy and Pillow), spawn elsewhere, where fork is unsafe."""
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
-    with warnings.catch_warnings():
-        # Python >= 3.12 warns about forking a process that has threads (Keras has some).
-        warnings.filterwarnings("ignore", message=".*use of fork.*", category=DeprecationWarning)
-        pool = get_context(method).Pool(processes)
-    with pool:
+    """A process pool whose workers do not inherit the caller's threads: ``forkserver`` on
+    Linux, ``spawn`` elsewhere. Forking a process that runs JAX (or TensorFlow) threads can
+    deadlock, and JAX warns about it; the workers only run NumPy and Pillow, and import them
+    afresh."""
+    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
+    with get_context(method).Pool(processes) as pool:
         yield pool
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 import zlib
 
 import numpy as np
@@ -316,3 +317,15 @@ def test_a_damaged_compressed_array_cache_is_rebuilt_not_a_zlib_error(tiny_synth
     X2, _, _ = load_characters("messy")
     assert "from the images" in capsys.readouterr().out
     np.testing.assert_array_equal(X2, X)
+
+
+def test_generation_does_not_fork_a_process_running_jax(tmp_path):
+    jax = pytest.importorskip("jax")
+    jax.numpy.ones(3).block_until_ready()  # JAX's threads are running now
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        generate_synthetic(
+            tmp_path / "g", {"Train": (1, 1)}, "人口", seed=1, processes=2, progress=False
+        )
+    assert not [w for w in caught if "fork" in str(w.message)]
+    assert len(list((tmp_path / "g" / "Train").rglob("*.png"))) == 2
