@@ -329,3 +329,16 @@ def test_generation_does_not_fork_a_process_running_jax(tmp_path):
         )
     assert not [w for w in caught if "fork" in str(w.message)]
     assert len(list((tmp_path / "g" / "Train").rglob("*.png"))) == 2
+
+
+def test_read_only_folders_are_fingerprinted_by_names(tmp_path, monkeypatch):
+    root = write_dataset(tmp_path / "d")
+    writable = ch._fingerprint(root / "Train")
+    monkeypatch.setattr(ch.os, "access", lambda path, mode: False)  # a Kaggle input
+    before = ch._fingerprint(root / "Train")
+    assert before != writable  # the two kinds never share a key
+    image = root / "Train" / "人" / "0.png"
+    os.utime(image, ns=(1, 1))  # cannot happen on a read-only disk; not looked at
+    assert ch._fingerprint(root / "Train") == before
+    image.rename(image.with_name("9.png"))
+    assert ch._fingerprint(root / "Train") != before
