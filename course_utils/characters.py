@@ -35,7 +35,14 @@ import numpy as np
 from .cache import make_key, read_arrays, remove_abandoned, write_atomically
 from .config import cache_dir, data_dir, get_profile
 from .data import load_image_folder
-from .synthetic import COURSE_CHARACTERS, SEED, ensure_synthetic, read_manifest, synthetic_root
+from .synthetic import (
+    COURSE_CHARACTERS,
+    SEED,
+    ensure_messy,
+    ensure_synthetic,
+    read_manifest,
+    synthetic_root,
+)
 
 #: Components that some course characters contain, for lesson 5's multi-label model: each
 #: component maps to the characters in which it is drawn as a visible part. A character may
@@ -121,16 +128,10 @@ def _kaggle_dataset() -> Path | None:
                     for path, reason in skipped:
                         print(f"note: skipped {path}: {reason}")
                     return folder
-                skipped.append(
-                    (
-                        folder,
-                        f"no class folder in Train/ is a course character {_examples(classes)}",
-                    )
-                )
+                reason = f"no class folder in Train/ is a course character {_examples(classes)}"
+                skipped.append((folder, reason))
             try:
-                below += sorted(
-                    p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
-                )
+                below += sorted(p for p in folder.iterdir() if p.is_dir() and p.name[0] != ".")
             except OSError:  # an unreadable folder: look elsewhere
                 continue
         level = below
@@ -272,7 +273,8 @@ def load_characters(
     if source.kind == "synthetic" or (split == "messy" and not folder.is_dir()):
         if source.kind != "synthetic":
             note = " (this source has no Messy split: using the synthetic beginners)"
-        synthetic = ensure_synthetic(profile.name, progress=verbose)
+        ensure = ensure_synthetic if source.kind == "synthetic" else ensure_messy
+        synthetic = ensure(profile.name, progress=verbose)
         folder = synthetic / SPLITS[split]
         fingerprint = json.dumps(read_manifest(synthetic), sort_keys=True)
         if source.kind == "synthetic":

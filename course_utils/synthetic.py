@@ -201,6 +201,22 @@ def ensure_synthetic(profile: str | None = None, progress: bool = True) -> Path:
     )
 
 
+def ensure_messy(profile: str | None = None, progress: bool = True) -> Path:
+    """A folder with the synthetic Messy split, for a source that has none (lesson 5): the
+    profile's whole synthetic set when it is there already, else only its Messy split,
+    generated into ``<data_dir>/synthetic-messy``. The images are the same either way:
+    each is seeded by split, writer and character."""
+    profile = profile or get_profile().name
+    writers = SYNTHETIC_WRITERS[profile]
+    whole = synthetic_root(profile)
+    if _same_settings(read_manifest(whole), _settings(writers, COURSE_CHARACTERS, SEED)):
+        return whole
+    messy = {"Messy": writers["Messy"]}
+    return ensure_generated(
+        data_dir() / "synthetic-messy", messy, COURSE_CHARACTERS, progress, "beginners' characters"
+    )
+
+
 def ensure_generated(
     root: Path,
     writers: dict,

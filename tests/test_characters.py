@@ -121,6 +121,13 @@ def test_course_data_dir_wins_and_messy_falls_back_to_synthetic(
     X, _, _ = load_characters("messy")
     assert "no Messy split: using the synthetic beginners" in capsys.readouterr().out
     assert len(X) == 55
+    only_messy = data_dir() / "synthetic-messy"  # the Messy split only, not the whole set
+    assert sorted(p.name for p in only_messy.iterdir() if p.is_dir()) == ["Messy"]
+    assert not sy.synthetic_root().exists()
+    whole = generate_synthetic(sy.synthetic_root(), TINY, progress=False)
+    for path in (only_messy / "Messy").rglob("*.png"):  # the same images either way
+        assert path.read_bytes() == (whole / path.relative_to(only_messy)).read_bytes()
+    assert sy.ensure_messy() == whole  # and the whole set is used once it is there
 
 
 def test_real_subset_under_data_root_beats_kaggle(tiny_synthetic, tmp_path, monkeypatch, capsys):
