@@ -10,7 +10,7 @@ import nbformat
 import pytest
 import yaml
 
-from tools import build
+from tools import build, deck
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]-*.ipynb"))
@@ -156,14 +156,22 @@ def test_solutions_are_collapsed_on_the_page_and_absent_from_slides(path):
         'callout-tip collapse="true" title="Solutions"'
     )
     exercises = next(i for i, s in enumerate(sources) if s.startswith("## Exercises"))
-    assert exercises < opening[0]
-    # The two divs opened there are closed later, in a markdown cell ending with ":::\n:::".
-    closing = [
-        i
-        for i in range(opening[0] + 1, len(sources))
-        if nb.cells[i].cell_type == "markdown" and sources[i].rstrip().endswith(":::\n:::")
+    assert exercises <= opening[0]
+    # on the slides, as Quarto cuts them: no solution (the callout and its cells are dropped)
+    slides = "\n".join(deck.slide_sections(nb))
+    assert "Solutions" not in slides and "callout-tip" not in slides
+    solution_code = [c.source for c in nb.cells[opening[0] + 1 :] if c.cell_type == "code"][:-1]
+    assert solution_code and not any(code.splitlines()[-1] in slides for code in solution_code)
+    # the callout and its page-only div are closed before the Versions heading, which sits
+    # in a page-only div of its own (depth 1)
+    lines = [
+        ln.strip() for c in nb.cells if c.cell_type == "markdown" for ln in c.source.splitlines()
     ]
-    assert closing, "the Solutions callout is never closed"
+    depth = 0
+    for line in lines[: lines.index("## Versions")]:
+        if line.startswith(":::"):
+            depth += 1 if line.strip(":").strip() else -1
+    assert depth <= 1, "the Solutions callout is not closed before ## Versions"
 
 
 def test_workflows():
