@@ -178,6 +178,38 @@ def plot_failed_predictions(
     return plot_image_grid(X[wrong], titles, ncols=ncols, size=1.45)
 
 
+def plot_occlusion(
+    images: Sequence[np.ndarray],
+    maps: Sequence[np.ndarray],
+    titles: Sequence[str],
+    patch: int | Sequence[int],
+) -> Figure:
+    """Each image with its occlusion map laid over it (lesson 5): ``maps[i][r, c]`` is the
+    fall in probability when the ``patch`` × ``patch`` square at grid position (r, c)
+    is covered, drawn in red at that square's centre (darker: a larger fall; one colour
+    scale for all the images; falls under 5% of the largest are not drawn). ``patch`` may
+    give one square size per map."""
+    if not len(images) == len(maps) == len(titles) or not len(images):
+        raise ValueError(f"{len(images)} images, {len(maps)} maps, {len(titles)} titles")
+    top = max(float(np.max(m)) for m in maps) or 1.0
+    patches = [patch] * len(maps) if isinstance(patch, int) else list(patch)
+    fig, axes = plt.subplots(1, len(images), figsize=(1.6 * len(images), 2.5), squeeze=False)
+    for ax, image, fall, title, size in zip(axes[0], images, maps, titles, patches, strict=True):
+        h, w = np.shape(image)[:2]
+        half = size / 2
+        ax.imshow(np.reshape(image, (h, w)), cmap="gray", vmin=0, vmax=255)
+        extent = (half - 0.5, w - half - 0.5, h - half - 0.5, half - 0.5)
+        # only squares that cost at least 5% of the largest fall are drawn, the rest of the
+        # image stays as it is (a square whose cover helps is never red)
+        shown = np.ma.masked_less(np.asarray(fall, dtype=float), 0.05 * top)
+        ax.imshow(shown, cmap="Reds", alpha=0.6, vmin=0, vmax=top, extent=extent)
+        ax.set_xlim(-0.5, w - 0.5)
+        ax.set_ylim(h - 0.5, -0.5)
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    return fig
+
+
 def cluster_order(matrix: np.ndarray) -> np.ndarray:
     """An ordering of rows/columns that puts classes confused with each other side by side."""
     m = np.asarray(matrix, dtype=float)

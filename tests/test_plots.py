@@ -143,3 +143,24 @@ def test_plot_top_predictions_one_column_per_photo():
     plt.close(fig)
     with pytest.raises(ValueError, match="2 photos but 1"):
         plots.plot_top_predictions(photos, preds[:1])
+
+
+def test_plot_occlusion_lays_each_map_over_its_image():
+    image = np.full((80, 60), 255, np.uint8)
+    image[20:60, 28:32] = 0  # one vertical stroke
+    fall = np.zeros((18, 13))
+    fall[5, 6] = 0.8  # covering the stroke's middle costs the most
+    fig = plots.plot_occlusion([image, image], [fall, -fall], ["丨", "丨 again"], patch=12)
+    first, second = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["丨", "丨 again"]
+    overlay = first.get_images()[1]
+    assert overlay.get_extent() == [5.5, 53.5, 73.5, 5.5]  # square centres, in pixels
+    assert second.get_images()[1].get_array().mask.all()  # a helpful cover is not red
+    assert first.get_images()[1].get_array().count() == 1  # only the square that costs
+    assert first.get_xlim() == (-0.5, 59.5)
+    coarse = np.zeros((3, 3))
+    fig = plots.plot_occlusion([image, image], [fall, coarse], ["12", "24"], patch=[12, 24])
+    assert fig.axes[1].get_images()[1].get_extent() == [11.5, 47.5, 67.5, 11.5]
+    with pytest.raises(ValueError, match="2 images, 1 maps"):
+        plots.plot_occlusion([image, image], [fall], ["a", "b"], patch=12)
+    plt.close("all")
