@@ -208,16 +208,22 @@ def stratified_split(
 
 
 def stratified_sample(
-    X: np.ndarray, y: np.ndarray, fraction: float, seed: int = 1, per_class: int = 2
-) -> tuple[np.ndarray, np.ndarray]:
+    X: np.ndarray,
+    y: np.ndarray,
+    fraction: float,
+    seed: int = 1,
+    per_class: int = 2,
+    rest: bool = False,
+) -> tuple[np.ndarray, ...]:
     """A stratified sample of about ``fraction`` of the rows, for quick experiments (lessons
-    6-7). The fraction grows if needed so that every class keeps ``per_class`` images."""
+    6-7). The fraction grows if needed so that every class keeps ``per_class`` images.
+    ``rest=True`` also returns the rows left out: ``X_sample, y_sample, X_rest, y_rest``."""
     classes = len(np.unique(y))
     fraction = max(fraction, per_class * classes / len(y))
     if fraction >= 1:
-        return X, y
-    _, X_sample, _, y_sample = stratified_split(X, y, val_fraction=fraction, seed=seed)
-    return X_sample, y_sample
+        return (X, y, X[:0], y[:0]) if rest else (X, y)
+    X_rest, X_sample, y_rest, y_sample = stratified_split(X, y, val_fraction=fraction, seed=seed)
+    return (X_sample, y_sample, X_rest, y_rest) if rest else (X_sample, y_sample)
 
 
 def rank_within_class(y: np.ndarray, seed: int = 0) -> np.ndarray:

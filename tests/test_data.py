@@ -129,6 +129,16 @@ def test_stratified_sample_keeps_every_class():
     assert len(ys) == 20 and np.bincount(ys).min() == 2
     few = np.repeat(np.arange(15), 2)  # 2 images per class: the sample is all of them
     assert len(data.stratified_sample(few, few, 0.2)[0]) == 30
+    assert len(data.stratified_sample(few, few, 0.2, rest=True)[2]) == 0
+
+
+def test_stratified_sample_can_return_the_rows_left_out():
+    y = np.repeat(np.arange(10), 20)
+    X = np.arange(len(y))
+    Xs, ys, Xr, yr = data.stratified_sample(X, y, 0.2, rest=True)
+    assert np.array_equal(Xs, data.stratified_sample(X, y, 0.2)[0])  # the same sample
+    assert sorted(np.r_[Xs, Xr]) == list(X) and not set(Xs) & set(Xr)
+    assert np.array_equal(y[Xr], yr)
 
 
 def test_rank_within_class_gives_nested_per_class_selections():
