@@ -3,6 +3,8 @@ when its weights arrive, a failed download is remembered, and images are prepare
 
 from __future__ import annotations
 
+import tracemalloc
+
 import keras
 import numpy as np
 import pytest
@@ -141,6 +143,23 @@ def test_characters_to_rgb():
     np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
     with pytest.raises(ValueError, match="grayscale"):
         characters_to_rgb(np.zeros((2, 80, 60, 3)))
+
+
+def test_characters_to_rgb_across_chunks_and_in_bounded_memory():
+    X = np.random.default_rng(0).integers(0, 256, (4100, 8, 6, 1), dtype=np.uint8)
+    size = (16, 12)
+    tracemalloc.start()  # NumPy reports its array allocations to tracemalloc
+    try:
+        rgb = characters_to_rgb(X, size)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # one output array plus one 512-image chunk, not two output arrays (out, then its clip)
+    assert peak < 1.5 * rgb.nbytes
+    resized = keras.ops.image.resize(X.astype("float32"), size, interpolation="bilinear")
+    whole = np.clip(np.repeat(keras.ops.convert_to_numpy(resized), 3, axis=-1), 0, 255)
+    np.testing.assert_array_equal(rgb, whole)  # the same values as in one piece
+    np.testing.assert_array_equal(characters_to_rgb(X.astype("float32"), size), rgb)
 
 
 def test_download_timeout_fails_once_then_skips(monkeypatch):
