@@ -7,6 +7,7 @@ written in the lessons. These modules hold the rest, one concern each:
 - ``cache``: cache keys (values hashed by content) and atomic writes, for every cache.
 - ``training``: ``cached_fit``, ``model.fit`` trained once and reloaded afterwards.
 - ``tuning``: predictable Keras Tuner project folders, trial scores, best-so-far.
+- ``distributed``: lesson 6's search run by a chief and workers (distributed Keras Tuner).
 - ``repeats``: experiments repeated over seeds, their spread and paired comparisons.
 - ``models``: lesson 4's two models, for the lessons that reuse them.
 - ``drawing``: the "Draw a character" widget, a trained CNN running in the reader's browser.

@@ -37,14 +37,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from course_utils.characters import load_characters
 from course_utils.config import get_profile
+from course_utils.data import stratified_sample, stratified_split
 from course_utils.tuning import set_aside_if_damaged, tuner_dir
 
 SETTINGS = {"objective": "val_accuracy", "seed": 42}
 
 
 def build_model(hp, classes: int):
-    """The search space: filters of two convolution blocks, a dense width, a learning rate."""
+    """The search space: filters of two convolution blocks, a dense width, a learning rate.
+
+    It compiles its model, which the lessons otherwise do themselves: worker processes must
+    import it. Lesson 6 prints its source."""
     import keras
     from keras import layers
 
@@ -79,9 +84,6 @@ def _search(directory: Path, trials: int) -> None:
     """What every process runs: the chief serves the oracle, a worker trains trials."""
     import keras
     import keras_tuner as kt
-
-    from course_utils.characters import load_characters
-    from course_utils.data import stratified_sample, stratified_split
 
     X, y, names = load_characters("train")
     X_train, X_val, y_train, y_val = stratified_split(X, y, val_fraction=0.2, seed=42)

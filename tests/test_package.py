@@ -28,8 +28,12 @@ def test_no_build_or_bench_tooling_ships_to_learners():
 
 
 def test_the_package_compiles_and_fits_only_inside_cached_fit():
-    """Models are compiled and trained in the lessons; ``training.cached_fit`` forwards."""
+    """Models are compiled and trained in the lessons; ``training.cached_fit`` forwards.
+    ``distributed.build_model`` compiles: the worker processes of a distributed search must
+    import their build function, so lesson 6 prints its source instead."""
     for path in MODULES:
+        if path.stem == "distributed":
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 if node.func.attr in ("compile", "fit") and path.stem != "training":
