@@ -35,3 +35,17 @@ def image_folder(tmp_path):
 def _isolated_course_home(tmp_path, monkeypatch):
     """No test may touch the real cache: COURSE_HOME points into the test's tmp folder."""
     monkeypatch.setenv("COURSE_HOME", str(tmp_path / "course_home"))
+
+
+def write_characters(root, per_class=10):
+    """root/Train and root/Test with every course character, one dark bar per class."""
+    from course_utils.characters import COURSE_CHARACTERS
+
+    for split in ("Train", "Test"):
+        for i, c in enumerate(COURSE_CHARACTERS):
+            (root / split / c).mkdir(parents=True, exist_ok=True)
+            for k in range(per_class):
+                img = np.full((80, 60), 255, np.uint8)
+                img[10 + k : 60, 20 + i % 20 : 30 + i % 20] = 0  # a bar per class
+                Image.fromarray(img).save(root / split / c / f"{k}.png")
+    return root

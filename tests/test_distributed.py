@@ -4,23 +4,10 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
+from conftest import write_characters
 
 from course_utils import distributed
-from course_utils.characters import COURSE_CHARACTERS
-
-
-def write_characters(root, per_class=10):
-    for split in ("Train", "Test"):
-        for i, c in enumerate(COURSE_CHARACTERS):
-            (root / split / c).mkdir(parents=True, exist_ok=True)
-            for k in range(per_class):
-                img = np.full((80, 60), 255, np.uint8)
-                img[10 + k : 60, 20 + i % 20 : 30 + i % 20] = 0  # a bar per class
-                Image.fromarray(img).save(root / split / c / f"{k}.png")
-    return root
 
 
 def test_a_chief_and_two_workers_share_one_search_and_a_rerun_reloads_it(
