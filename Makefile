@@ -14,7 +14,7 @@ BACKEND ?= $(or $(KERAS_BACKEND),tensorflow)
 export KERAS_BACKEND := $(BACKEND)
 
 .PHONY: help setup course test lint unit notebooks bench bench-record render preview lab env-file lock clean clean-cache \
-	browser-deps slides-check pages-check browser-checks
+	browser-deps slides-check pages-check browser-checks env-check
 
 help:
 	@echo "make setup    create .venv and install the course package with its dependencies"
@@ -29,6 +29,7 @@ help:
 	@echo "make pages-check   open each lesson's HTML preview in Chromium: console errors, images, 400 px width, Chinese glyphs"
 	@echo "make browser-checks  both checks; CI runs it with BACKEND=jax, so the smoke build is also the lessons' run on JAX"
 	@echo "make lab      open JupyterLab on the lessons"
+	@echo "make env-check ENV=colab|kaggle [LESSONS=\"01 03\"]  run lessons (smoke) in a fresh venv with only Colab's or Kaggle's (offline) packages, installed by their own install cell"
 	@echo "make lock     rewrite uv.lock (exact versions for re-rendering) after changing pyproject.toml"
 	@echo "make clean    remove build outputs; make clean-cache also removes data and trained models"
 
@@ -115,6 +116,15 @@ browser-checks: slides-check pages-check
 
 lab: setup
 	$(BIN)/jupyter lab lessons
+
+# Colab-like and Kaggle-like (internet off) runs (issue 17, tools/envcheck.py): a fresh venv
+# under build/envcheck/ with only the platform's packages (envs/$(ENV).txt), each lesson's own
+# install cell installing the course, smoke profile, on $(BACKEND); results in
+# build/envcheck/$(ENV)-$(BACKEND).json. LESSONS="01 03" picks lessons (default: all).
+ENV ?= colab
+LESSONS ?=
+env-check: $(STAMP)
+	$(BIN)/python -m tools.envcheck --env $(ENV) --backend $(BACKEND) $(LESSONS)
 
 env-file: setup
 	$(BIN)/python data_scripts/write_environment_yml.py
