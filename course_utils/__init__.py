@@ -15,7 +15,7 @@ written in the lessons. These modules hold the rest, one concern each:
 - ``characters``: finding and loading the 55 handwritten characters (real or synthetic).
 - ``synthetic``: generating the synthetic handwriting dataset from ``handwriting``.
 - ``handwriting``: rendering one character in one writer's style from stroke data.
-- ``other_characters``: the 1,000 other characters of lesson 8's pretrained base.
+- ``other_characters``: the 1,000 other characters of lesson 9's pretrained base.
 - ``plots``: the course figure style, the CJK font, history, grids, confusion matrices.
 - ``evaluation``: per-class accuracy, confidence, top-k, confused pairs.
 - ``imagenet``: ImageNet networks from ``keras.applications`` or offline, photos, class names.

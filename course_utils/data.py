@@ -230,7 +230,7 @@ def rank_within_class(y: np.ndarray, seed: int = 0) -> np.ndarray:
     """Each row's position within its class after a seeded shuffle: 0, 1, 2, ... per class.
 
     ``rank < k`` selects k images per class, and a smaller k's selection is part of a larger
-    one's (lesson 8's few-shot sets); ``(rank >= k) & (rank < k + m)`` picks m others.
+    one's (lesson 9's few-shot sets); ``(rank >= k) & (rank < k + m)`` picks m others.
     """
     y = np.asarray(y)
     order = np.random.default_rng(seed).permutation(len(y))

@@ -1,6 +1,6 @@
-"""Synthetic handwriting of 1,000 characters that are *not* the course's 55 (lesson 8).
+"""Synthetic handwriting of 1,000 characters that are *not* the course's 55 (lesson 9).
 
-Lesson 8 pretrains lesson 4's CNN on these characters and reuses its layers as a base for
+Lesson 9 pretrains lesson 4's CNN on these characters and reuses its layers as a base for
 our 55. The images come from the same generator as the synthetic course characters
 (``synthetic``), drawn by other synthetic writers; they are generated once into
 ``<course home>/data/synthetic-others-<profile>`` and loaded from there afterwards.

@@ -225,7 +225,7 @@ def ensure_generated(
     what: str = "handwritten characters",
 ) -> Path:
     """The synthetic dataset in ``root`` with these writers and characters: kept when its
-    manifest says it was made so, else generated now (also lesson 8's other characters).
+    manifest says it was made so, else generated now (also lesson 9's other characters).
     ``what`` names the images in the printed line."""
     remove_abandoned(root)  # a swap that a killed run left half done is undone first
     manifest = read_manifest(root)

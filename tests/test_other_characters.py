@@ -1,4 +1,4 @@
-"""course_utils.other_characters: lesson 8's pretraining data is generated once, holds the
+"""course_utils.other_characters: lesson 9's pretraining data is generated once, holds the
 1,000 non-course characters, and none of the course's 55."""
 
 from __future__ import annotations
