@@ -1,4 +1,4 @@
-"""Experiments repeated over seeds (lessons 6-8): a comparison claims only what survives.
+"""Experiments repeated over seeds (lessons 4-10): a comparison claims only what survives.
 
 One training run is one draw: another seed gives other initial weights, another shuffle and
 another score. So an experiment runs each variant once per seed of the profile
@@ -55,7 +55,9 @@ def summarize(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
 def compare(a: pd.Series, b: pd.Series, level: float = 0.95) -> dict:
     """``a`` minus ``b``, paired by seed (the index): the mean difference, its t interval at
     ``level`` and ``reliable`` (True when the interval excludes zero). Seeds that only one
-    side has are refused, since unpaired runs would mix seed luck into the difference."""
+    side has are refused, since unpaired runs would mix seed luck into the difference.
+    Differences that are all equal (coarse scores often tie) measure no spread, so their
+    zero-width interval is not taken as reliable."""
     if set(a.index) != set(b.index):
         raise ValueError(
             f"compare needs the same seeds on both sides: {list(a.index)} vs {list(b.index)}"
@@ -67,5 +69,5 @@ def compare(a: pd.Series, b: pd.Series, level: float = 0.95) -> dict:
         "low": float(low),
         "high": float(high),
         "n": len(diff),
-        "reliable": bool(low > 0 or high < 0),
+        "reliable": bool((low > 0 or high < 0) and np.ptp(diff) > 1e-9),
     }

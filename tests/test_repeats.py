@@ -50,3 +50,11 @@ def test_compare_pairs_by_seed_and_claims_only_what_the_interval_supports():
     assert not noisy["reliable"] and noisy["low"] < 0 < noisy["high"]
     with pytest.raises(ValueError, match="same seeds"):
         compare(a, pd.Series([0.8], index=[42]))
+
+
+def test_equal_differences_measure_no_spread_and_are_not_reliable():
+    # two seeds whose scores move by the same step: a zero-width interval, no evidence
+    a, b = pd.Series([0.512, 0.530], index=[42, 43]), pd.Series([0.500, 0.518], index=[42, 43])
+    result = compare(a, b)
+    assert result["difference"] == pytest.approx(0.012) and result["low"] == pytest.approx(0.012)
+    assert not result["reliable"]
