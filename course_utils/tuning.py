@@ -15,10 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import keras_tuner as kt
 import numpy as np
+import pandas as pd
 
 from course_utils.cache import make_key, model_config
 from course_utils.config import cache_dir
@@ -104,3 +106,15 @@ def best_so_far(scores, direction: str = "max") -> np.ndarray:
     values = np.array([np.nan if s is None else s for s in scores], dtype=float)
     running = np.fmax.accumulate(values) if direction == "max" else np.fmin.accumulate(values)
     return running
+
+
+def best_so_far_curves(tuners: Mapping[int, kt.Tuner]) -> pd.DataFrame:
+    """The best objective score up to each trial of every search in ``tuners`` (a search per
+    seed, keyed by seed): one row per trial (``trial`` 1, 2, ...), one column per seed (NaN
+    after a shorter search's last trial). "Best" follows each objective's direction.
+    Lesson 6 compares tuners with it: ``curves.iloc[-1]`` is each seed's final best."""
+    curves = {}
+    for seed, tuner in tuners.items():
+        best = best_so_far(trial_scores(tuner), tuner.oracle.objective.direction)
+        curves[seed] = pd.Series(best, index=pd.RangeIndex(1, len(best) + 1))
+    return pd.DataFrame(curves).rename_axis(index="trial", columns="seed")

@@ -127,3 +127,16 @@ def test_a_search_that_cannot_be_reloaded_is_moved_aside_and_runs_again(capsys):
         assert len(again.oracle.trials) == 0
     aside = sorted(project.parent.glob(f"{project.name}.damaged-*"))
     assert len(aside) == 3 and all((a / "trial_0").is_dir() for a in aside)  # nothing deleted
+
+
+def test_best_so_far_curves_one_column_per_seed_one_row_per_trial():
+    # the space holds two models, so two trials at most; the search for seed 2 runs one
+    tuners = {seed: search(make_tuner(seed=seed, max_trials=3 - seed)) for seed in (1, 2)}
+    curves = tuning.best_so_far_curves(tuners)
+    assert list(curves.columns) == [1, 2] and list(curves.index) == [1, 2]
+    assert curves.index.name == "trial" and curves.columns.name == "seed"
+    for seed, tuner in tuners.items():
+        expected = tuning.best_so_far(tuning.trial_scores(tuner))
+        np.testing.assert_array_equal(curves[seed].dropna(), expected)
+    assert np.isnan(curves.loc[2, 2])  # the shorter search ended after one trial
+    assert (curves[1].diff().dropna() >= 0).all()  # val_accuracy: best is the maximum
