@@ -1,13 +1,14 @@
 """course_utils.other_characters: lesson 9's pretraining data is generated once, holds the
-1,000 non-course characters, and none of the course's 55."""
+1,000 non-course characters, none of the course's 55, and none of its writers' styles."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from course_utils import other_characters
+from course_utils.config import data_dir
 from course_utils.handwriting import other_characters as other_chars
-from course_utils.synthetic import COURSE_CHARACTERS
+from course_utils.synthetic import COURSE_CHARACTERS, SEED, read_manifest, writer_samples
 
 
 def test_generated_once_then_loaded(monkeypatch, capsys):
@@ -23,3 +24,13 @@ def test_generated_once_then_loaded(monkeypatch, capsys):
     assert "generating" not in capsys.readouterr().out
     np.testing.assert_array_equal(again[0], X_train)
     assert not set(other_chars()) & set(COURSE_CHARACTERS)
+    manifest = read_manifest(data_dir() / "synthetic-others-smoke")
+    assert manifest["seed"] == other_characters.OTHER_SEED != SEED
+
+
+def test_writers_do_not_share_the_course_writers_styles():
+    char = other_chars()[0]
+    for split in ["Train", "Test"]:
+        course = writer_samples(char, [1], split, seed=SEED)[0]
+        other = writer_samples(char, [1], split, seed=other_characters.OTHER_SEED)[0]
+        assert not np.array_equal(course, other), split

@@ -17,7 +17,7 @@ LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]-*.ipynb"))
 PAGES = [ROOT / "index.qmd", ROOT / "setup.qmd", ROOT / "glossary.qmd"]
 # [text](target) and ![alt](target); a target ends at whitespace or ")".
 LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
-PARTS = ["Foundations", "Characters", "Better models", "Reusing models"]
+PARTS = ["Foundations", "Characters", "Better models", "Reusing models", "Using models"]
 
 
 def quarto() -> dict:
@@ -31,7 +31,7 @@ def markdown_of(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def test_sidebar_has_the_four_parts_in_course_order():
+def test_sidebar_has_the_five_parts_in_course_order():
     contents = quarto()["website"]["sidebar"]["contents"]
     sections = [item for item in contents if isinstance(item, dict)]
     assert [s["section"] for s in sections] == PARTS
