@@ -18,6 +18,8 @@ written in the lessons. These modules hold the rest, one concern each:
 - ``other_characters``: the 1,000 other characters of lesson 9's pretrained base.
 - ``plots``: the course figure style, the CJK font, history, grids, confusion matrices.
 - ``evaluation``: per-class accuracy, confidence, top-k, confused pairs.
+- ``gradients``: the gradient of a class score with respect to feature maps (Grad-CAM).
+- ``serving``: lesson 10's web app served from the notebook in a background thread, stopped cleanly.
 - ``imagenet``: ImageNet networks from ``keras.applications`` or offline, photos, class names.
 - ``lite0``: the EfficientNet-Lite0 architecture and its converted offline weights.
 - ``torch_weights``: a safe reader for legacy PyTorch weight files.
