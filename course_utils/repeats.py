@@ -71,3 +71,16 @@ def compare(a: pd.Series, b: pd.Series, level: float = 0.95) -> dict:
         "n": len(diff),
         "reliable": bool((low > 0 or high < 0) and np.ptp(diff) > 1e-9),
     }
+
+
+def verdict(
+    result: Mapping,
+    higher: str = "reliably higher",
+    lower: str = "reliably lower",
+    none: str = "no reliable difference",
+) -> str:
+    """Words for a :func:`compare` result: a direction only when the difference is
+    reliable (its interval excludes zero), otherwise ``none``."""
+    if not result["reliable"]:
+        return none
+    return higher if result["difference"] > 0 else lower

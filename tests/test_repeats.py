@@ -4,7 +4,7 @@ import pytest
 from scipy import stats
 
 from course_utils.config import PROFILES
-from course_utils.repeats import compare, repeat, summarize
+from course_utils.repeats import compare, repeat, summarize, verdict
 
 
 def test_profiles_repeat_over_three_seeds_in_full_and_two_in_smoke():
@@ -58,3 +58,19 @@ def test_equal_differences_measure_no_spread_and_are_not_reliable():
     result = compare(a, b)
     assert result["difference"] == pytest.approx(0.012) and result["low"] == pytest.approx(0.012)
     assert not result["reliable"]
+
+
+def test_verdict_names_a_direction_only_for_a_reliable_difference():
+    seeds = [42, 43, 44]
+    up = compare(pd.Series([0.9, 0.8, 0.7], seeds), pd.Series([0.5, 0.41, 0.29], seeds))
+    down = compare(pd.Series([0.5, 0.41, 0.29], seeds), pd.Series([0.9, 0.8, 0.7], seeds))
+    noisy = compare(pd.Series([0.9, 0.1, 0.5], seeds), pd.Series([0.5, 0.5, 0.5], seeds))
+    assert up["reliable"] and down["reliable"] and not noisy["reliable"]
+    assert (verdict(up), verdict(down), verdict(noisy)) == (
+        "reliably higher",
+        "reliably lower",
+        "no reliable difference",
+    )
+    assert verdict(up, higher="ahead", lower="behind", none="tied") == "ahead"
+    assert verdict(noisy, none="tied") == "tied"
+    assert verdict(down, "ahead", "behind") == "behind"
