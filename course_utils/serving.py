@@ -16,6 +16,7 @@ public internet (there, a WSGI server such as gunicorn runs the same app). It li
 laptop, offline, and inside Colab or Kaggle, where the notebook and the server share one
 machine. Port 0 asks the system for a free port, so two notebooks never collide.
 
+``request_bytes`` gives a route the uploaded file, from a form's field or the raw body;
 ``multipart_body`` builds the body a browser sends when a form uploads a file
 (``multipart/form-data``), which Python's standard library has no function for.
 """
@@ -28,6 +29,7 @@ import socket
 import threading
 import uuid
 
+import flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 #: Where the server listens: this machine only.
@@ -165,3 +167,15 @@ def multipart_body(
     ).encode()
     body = head + data + f"\r\n--{boundary}--\r\n".encode()
     return body, f"multipart/form-data; boundary={boundary}"
+
+
+def request_bytes(field: str = "image") -> bytes:
+    """Inside a Flask route: the uploaded file, from a form's ``field`` or else the raw
+    body, whatever its Content-Type (``curl --data-binary`` labels it as form data). The
+    body is read first, since parsing a form consumes it; a form upload without ``field``
+    stops the route with a 400 that names the field."""
+    body = flask.request.get_data()
+    upload = flask.request.files.get(field)
+    if flask.request.mimetype == "multipart/form-data" and upload is None:
+        flask.abort(400, f"form upload: send the file in a field named {field!r}")
+    return upload.read() if upload else body

@@ -19,6 +19,7 @@ from course_utils.serving import (
     accepts_connections,
     multipart_body,
     port_is_free,
+    request_bytes,
     serve_in_background,
 )
 
@@ -26,22 +27,19 @@ LIMIT = 1_000  # bytes, the test app's MAX_CONTENT_LENGTH
 
 
 def make_app() -> flask.Flask:
-    """An app shaped like lesson 10's: POST /predict takes raw bytes or a multipart file,
+    """A stand-in for lesson 10's app: POST /predict reads the upload with request_bytes,
     answers JSON, and turns every HTTP error into a JSON error."""
     app = flask.Flask("test_serving")
     app.config["MAX_CONTENT_LENGTH"] = LIMIT
 
     @app.post("/predict")
     def predict():
-        body = flask.request.get_data()  # first: parsing a form would consume the body
-        upload = flask.request.files.get("image")
-        if flask.request.mimetype == "multipart/form-data" and upload is None:
-            return {"error": "form upload: send the file in a field named 'image'"}, 400
-        data = upload.read() if upload else body
+        data = request_bytes()  # what lesson 10's route reads
         if not data:
             return {"error": "empty request"}, 400
         if not data.startswith(b"IMG"):
             return {"error": "not an image"}, 400
+        upload = flask.request.files.get("image")
         name = upload.filename if upload else None
         return {"bytes": len(data), "filename": name, "thread": threading.current_thread().name}
 
