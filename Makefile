@@ -104,7 +104,7 @@ $(NODE_DEPS):
 # The smoke build the checks read, on $(BACKEND); re-executed when a lesson changed. It fails
 # when a lesson fails, so it doubles as a run of every lesson.
 $(SMOKE_HTML): $(wildcard lessons/[0-9][0-9]-*.ipynb) lessons/_metadata.yml | setup
-	COURSE_PROFILE=smoke $(BIN)/python -m tools.build execute --html
+	COURSE_PROFILE=smoke $(BIN)/python -m tools.build execute --html --jobs 2
 
 slides-check: browser-deps $(SMOKE_HTML)
 	$(BIN)/python -m tools.slides_check $(if $(REPORT_ONLY),--report-only)

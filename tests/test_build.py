@@ -68,6 +68,17 @@ def test_run_lessons_stops_at_a_failure(tmp_path):
         build.run_lessons([src], tmp_path / "out")
 
 
+def test_run_lessons_side_by_side_keeps_the_order_and_stops_at_a_failure(tmp_path):
+    slow = write_notebook(tmp_path / "01-slow.ipynb", "import time\ntime.sleep(2)")
+    fast = write_notebook(tmp_path / "02-fast.ipynb", "x = 1")
+    results = build.run_lessons([slow, fast], tmp_path / "out", jobs=2)
+    assert [r["lesson"] for r in results] == ["01-slow.ipynb", "02-fast.ipynb"]
+    assert (tmp_path / "out" / "notebooks" / "02-fast.ipynb").is_file()
+    bad = write_notebook(tmp_path / "03-bad.ipynb", "1 / 0")
+    with pytest.raises(SystemExit, match="03-bad.ipynb failed"):
+        build.run_lessons([fast, bad], tmp_path / "out2", jobs=2)
+
+
 def test_format_table_totals():
     rows = [
         {"lesson": "01-a.ipynb", "seconds": 1.5, "peak_mib": 300.0},

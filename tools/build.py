@@ -226,34 +226,43 @@ def _run_one(src: Path, out: Path, html: bool) -> dict:
 
 
 def run_lessons(
-    paths: list[Path], out: Path, html: bool = False, course_home: str | os.PathLike | None = None
+    paths: list[Path],
+    out: Path,
+    html: bool = False,
+    course_home: str | os.PathLike | None = None,
+    jobs: int = 1,
 ) -> list[dict]:
-    """Execute each lesson in a fresh process; stop at the first failure.
+    """Execute each lesson in a fresh process, ``jobs`` of them at a time, and return their
+    results in the order of ``paths``; stop at the first failure (lessons already running
+    finish first). Keep ``jobs=1`` for timings: lessons side by side share the cores.
 
     ``course_home`` replaces ``COURSE_HOME`` (data and trained models) for the run.
     """
     env = {**os.environ, "TQDM_DISABLE": os.environ.get("TQDM_DISABLE", "1")}
     if course_home is not None:
         env["COURSE_HOME"] = str(course_home)
-    results = []
-    for src in paths:
+
+    def run(src: Path) -> dict:
         print(f"executing {src} ...", flush=True)
-        cmd = [
-            sys.executable,
-            "-m",
-            "tools.build",
-            "_one",
-            str(Path(src).resolve()),
-            "--out",
-            str(Path(out).resolve()),
-        ]
-        proc = subprocess.run(
-            cmd + (["--html"] if html else []), env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True
-        )
+        cmd = [sys.executable, "-m", "tools.build", "_one", str(Path(src).resolve())]
+        cmd += ["--out", str(Path(out).resolve())] + (["--html"] if html else [])
+        proc = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"{src} failed (exit {proc.returncode}); see the error above")
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    return results
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    if jobs <= 1:
+        return [run(src) for src in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = [pool.submit(run, src) for src in paths]
+        try:
+            return [future.result() for future in futures]
+        except SystemExit:
+            for future in futures:
+                future.cancel()  # those not started yet
+            raise
 
 
 def format_table(results: list[dict], profile: str) -> str:
@@ -360,6 +369,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="default: build/<profile>")
     parser.add_argument("--html", action="store_true", help="also export HTML previews")
     parser.add_argument(
+        "--jobs", type=int, default=1, help="execute: lessons run side by side (bench: always 1)"
+    )
+    parser.add_argument(
         "--cold",
         action="store_true",
         help="bench: run with an empty, temporary COURSE_HOME (first-run times)",
@@ -402,7 +414,8 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="course-home-") as home:
             results = run_lessons(paths, out, html=args.html, course_home=home)
     else:
-        results = run_lessons(paths, out, html=args.html)
+        jobs = args.jobs if args.command == "execute" else 1
+        results = run_lessons(paths, out, html=args.html, jobs=jobs)
     print(format_table(results, profile))
     if args.record:
         record = record_bench(args.record, results, profile, cold=args.cold)
