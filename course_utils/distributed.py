@@ -80,10 +80,24 @@ def project_name(trials: int) -> str:
     return f"distributed-{get_profile().name}-{trials}-trials"
 
 
+def bypass_proxy(host: str) -> None:
+    """Add ``host`` to ``no_proxy`` and ``NO_PROXY`` of this process. gRPC sends its
+    connections through ``http_proxy`` / ``https_proxy`` when they are set, so behind a
+    proxy (or where those variables point at nothing) a worker would never reach the chief
+    and would wait without end."""
+    for name in ("no_proxy", "NO_PROXY"):
+        hosts = [h.strip() for h in os.environ.get(name, "").split(",") if h.strip()]
+        if host not in hosts:
+            os.environ[name] = ",".join(hosts + [host])
+
+
 def _search(directory: Path, trials: int) -> None:
     """What every process runs: the chief serves the oracle, a worker trains trials."""
     import keras
     import keras_tuner as kt
+
+    if os.environ.get("KERASTUNER_ORACLE_IP"):
+        bypass_proxy(os.environ["KERASTUNER_ORACLE_IP"])  # before gRPC opens a channel
 
     X, y, names = load_characters("train")
     X_train, X_val, y_train, y_val = stratified_split(X, y, val_fraction=0.2, seed=42)
@@ -202,7 +216,16 @@ def launch(workers: int = 2, trials: int | None = None, directory=None, timeout:
                 )
         for tuner_id, (process, log) in processes.items():
             left = max(1.0, timeout - (time.perf_counter() - start))
-            if process.wait(timeout=left) != 0:
+            try:
+                process.wait(timeout=left)
+            except subprocess.TimeoutExpired:
+                raise RuntimeError(
+                    f"the distributed search did not finish within {timeout:.0f} s ({tuner_id} "
+                    "still running). A worker that cannot reach the chief waits without end: "
+                    "check that KERASTUNER_ORACLE_IP is reachable from every worker (a "
+                    f"firewall? a proxy?). The end of {log}:\n{_tail(log)}"
+                ) from None
+            if process.returncode != 0:
                 raise RuntimeError(
                     f"the distributed search's {tuner_id} failed (exit code "
                     f"{process.returncode}); the end of its log {log}:\n{_tail(log)}"
