@@ -254,3 +254,25 @@ def test_the_colab_stand_in_imports_as_jax_imports_it(tmp_path, monkeypatch):
         text=True,
     )
     assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.parametrize(
+    "source", ["import os\nprint(os.getpid())", "import os\nprint(os.getpid())\n1 / 0"]
+)
+def test_the_kernel_is_shut_down_after_a_lesson_passed_or_failed(tmp_path, source):
+    import time
+
+    spec = envcheck.write_kernelspec(tmp_path, Path(sys.executable), "kaggle")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    try:
+        envcheck.execute(nb, spec, tmp_path, dict(os.environ), timeout=120)
+    except Exception:  # the failing cell: CellExecutionError
+        assert "1 / 0" in source
+    pid = int(nb.cells[0].outputs[0]["text"])
+    for _ in range(50):  # gone within 5 s: it used to live on, holding its memory
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"the kernel {pid} still runs after the lesson")

@@ -133,7 +133,11 @@ def execute(nb, spec: Path, cwd: Path, variables: dict, timeout: int) -> None:
     specs = KernelSpecManager(kernel_dirs=[str(spec.parent)], ensure_native_kernel=False)
     km = KernelManager(kernel_name=spec.name, kernel_spec_manager=specs)
     client = NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(cwd)}})
-    client.execute(env=variables)
+    try:
+        client.execute(env=variables)
+    finally:  # nbclient leaves a kernel it was handed running (with its memory)
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
 
 
 def failure(error: BaseException) -> str:
