@@ -61,8 +61,11 @@ lint: setup
 	$(BIN)/ruff check course_utils data_scripts tools tests lessons
 	$(BIN)/ruff format --check course_utils data_scripts tools tests lessons
 
+# On JAX and torch, the tests of modules marked backend_free (no Keras in them: tools, data
+# scripts, the synthetic data) are skipped; the TensorFlow run has them. UNIT_MARKS= runs all.
+UNIT_MARKS ?= $(if $(filter tensorflow,$(BACKEND)),,not backend_free or needs_backend)
 unit: setup
-	$(BIN)/python -m pytest tests -q -n 2
+	$(BIN)/python -m pytest tests -q -n 2 $(if $(UNIT_MARKS),-m "$(UNIT_MARKS)")
 
 notebooks: setup
 	COURSE_PROFILE=smoke $(BIN)/python -m pytest lessons --nbval-lax --nbval-current-env \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -29,6 +30,26 @@ def write_image_folder(root, classes=CLASSES, per_class=4, size=(40, 30), seed=0
 @pytest.fixture
 def image_folder(tmp_path):
     return write_image_folder(tmp_path / "Train")
+
+
+@pytest.fixture(autouse=True)
+def _backend_free_tests_reach_no_keras(request, monkeypatch):
+    """Tests of a module marked backend_free are skipped on JAX and torch, so they must not
+    reach Keras: every ``import_keras_quietly`` of the package fails inside them."""
+    node = request.node
+    if node.get_closest_marker("backend_free") and not node.get_closest_marker("needs_backend"):
+
+        def refuse():
+            raise AssertionError(
+                f"{node.nodeid} reaches Keras, so its result can depend on the backend: "
+                "remove the backend_free mark of its module (or mark the test needs_backend)"
+            )
+
+        import course_utils.config  # noqa: F401  (patched even if the test imports it later)
+
+        for name, module in list(sys.modules.items()):
+            if name.split(".")[0] == "course_utils" and hasattr(module, "import_keras_quietly"):
+                monkeypatch.setattr(module, "import_keras_quietly", refuse)
 
 
 @pytest.fixture(autouse=True)

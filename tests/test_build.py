@@ -4,6 +4,8 @@ from nbclient.exceptions import CellExecutionError
 
 from tools import build
 
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
+
 
 def write_notebook(path, *sources, tags=None):
     nb = nbformat.v4.new_notebook()
@@ -177,6 +179,7 @@ def test_preview_index_links_the_exported_lessons(tmp_path):
     assert "02-b.html" not in page  # not exported, not linked
 
 
+@pytest.mark.needs_backend  # records the hardware the backend sees
 def test_bench_record_keeps_the_other_device_and_fills_the_index(tmp_path):
     lesson = _lesson_with_front_matter(tmp_path / "01-a.ipynb", "First")
     results = [{"lesson": "01-a.ipynb", "seconds": 90.0, "peak_mib": 100}]

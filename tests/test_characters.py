@@ -19,6 +19,8 @@ from course_utils.characters import CLASS_NAMES, COURSE_CHARACTERS, load_charact
 from course_utils.config import data_dir
 from course_utils.synthetic import generate_synthetic
 
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
+
 TINY = {"Train": (2, 1), "Test": (1, 1), "Messy": (1, 1)}
 
 
@@ -326,6 +328,7 @@ def test_a_damaged_compressed_array_cache_is_rebuilt_not_a_zlib_error(tiny_synth
     np.testing.assert_array_equal(X2, X)
 
 
+@pytest.mark.needs_backend  # runs where JAX is installed
 def test_generation_does_not_fork_a_process_running_jax(tmp_path):
     jax = pytest.importorskip("jax")
     jax.numpy.ones(3).block_until_ready()  # JAX's threads are running now

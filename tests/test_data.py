@@ -5,6 +5,8 @@ from PIL import Image
 
 from course_utils import data
 
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
+
 
 def test_load_image_folder_shapes_labels_and_unicode_names(image_folder):
     X, y, names = data.load_image_folder(image_folder)

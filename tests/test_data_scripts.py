@@ -21,6 +21,8 @@ from data_scripts import (
     vendor_imagenet_classes,
 )
 
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
+
 ROOT = Path(__file__).resolve().parents[1]
 VENDOR = ROOT / "course_utils" / "vendor"
 

@@ -13,6 +13,8 @@ import pytest
 
 from data_scripts.download import download, safe_extract
 
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
+
 PAYLOAD = b"handwriting " * 1000
 
 

@@ -23,6 +23,8 @@ from tools.install_cell import (
     for_lesson,
 )
 
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
+
 ROOT = Path(__file__).resolve().parents[1]
 #: The course's dependencies each platform lacks: its lesson's install cell must add them,
 #: so listing one would hide a failure of the install cell.

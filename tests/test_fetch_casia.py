@@ -14,6 +14,8 @@ from course_utils.characters import COURSE_CHARACTERS
 from data_scripts import fetch_casia
 from data_scripts.fetch_casia import GntError, build_subset, read_gnt
 
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
+
 
 def gnt_bytes(samples) -> bytes:
     """Encode ``[(char, bitmap), ...]`` in the documented .gnt layout."""

@@ -8,6 +8,8 @@ import pytest
 from course_utils import handwriting as hw
 from course_utils.characters import COURSE_CHARACTERS
 
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
+
 
 def sample(char, writer=0, beginner=False, n=0):
     style = hw.sample_writer(np.random.default_rng([7, writer, beginner]), beginner)

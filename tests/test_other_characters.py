@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from course_utils import other_characters
 from course_utils.config import data_dir
 from course_utils.handwriting import other_characters as other_chars
 from course_utils.synthetic import COURSE_CHARACTERS, SEED, read_manifest, writer_samples
+
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
 
 
 def test_generated_once_then_loaded(monkeypatch, capsys):

@@ -6,7 +6,11 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 import course_utils
+
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
 
 PACKAGE = Path(course_utils.__file__).parent
 MODULES = sorted(p for p in PACKAGE.glob("*.py") if p.name != "__init__.py")

@@ -9,6 +9,8 @@ import pytest
 
 from tools import browser, pages_check
 
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
+
 MISSING = browser.missing()
 pytestmark = pytest.mark.skipif(
     MISSING is not None, reason=f"browser check not possible here: {MISSING}"

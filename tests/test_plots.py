@@ -9,6 +9,8 @@ from matplotlib import font_manager
 from course_utils import plots
 from course_utils.characters import COURSE_CHARACTERS
 
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
+
 
 @pytest.fixture(autouse=True)
 def _style():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import tomllib
@@ -18,6 +19,8 @@ from packaging.version import Version
 from course_utils.characters import COURSE_CHARACTERS
 from course_utils.plots import CJK_FONT_FAMILY, cjk_font_path
 from data_scripts import build_cjk_font, write_environment_yml
+
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -121,3 +124,55 @@ def test_only_course_utils_is_shipped():
     assert PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"] == ["course_utils*"]
     assert not (ROOT / "course_utils" / "build.py").exists()
     assert (ROOT / "tools" / "build.py").is_file()
+
+
+BACKENDS = {"keras", "keras_tuner", "tensorflow", "jax", "torch"}
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """The modules a file imports when it is imported (``from course_utils import x`` gives
+    ``course_utils.x``); imports inside functions are left to the run-time check in conftest."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            module = node.module or ""
+            if node.level:  # relative, inside course_utils
+                module = f"course_utils.{module}".rstrip(".")
+            names |= {module} | {f"{module}.{a.name}" for a in node.names}
+    return names
+
+
+def _loads_keras(module: str, seen: set[str]) -> bool:
+    """Whether importing ``module`` (of this repository or the tests) imports Keras."""
+    if module.split(".")[0] in BACKENDS:
+        return True
+    path = ROOT / (module.replace(".", "/") + ".py")
+    if not path.exists():
+        path = ROOT / "tests" / f"{module}.py"  # one test module importing another
+    if module in seen or not path.exists():
+        return False
+    seen.add(module)
+    tree = ast.parse(path.read_text())
+    calls = [
+        n
+        for n in tree.body
+        if not isinstance(n, ast.FunctionDef | ast.ClassDef | ast.Expr)
+        and "import_keras_quietly()" in ast.unparse(n)
+    ]
+    return bool(calls) or any(_loads_keras(m, seen) for m in _top_level_imports(path))
+
+
+def test_backend_free_test_modules_import_nothing_that_loads_keras():
+    """Tests marked backend_free are skipped on JAX and torch (Makefile, ``unit``)."""
+    marked = [
+        p
+        for p in sorted((ROOT / "tests").glob("test_*.py"))
+        if "pytestmark = pytest.mark.backend_free" in p.read_text()
+    ]
+    assert len(marked) >= 10
+    wrong = {p.name for p in marked if any(_loads_keras(m, set()) for m in _top_level_imports(p))}
+    assert not wrong, f"these import Keras, so their tests depend on the backend: {wrong}"
+    assert _loads_keras("course_utils.training", set())  # the check does see Keras
+    assert not _loads_keras("course_utils.characters", set())

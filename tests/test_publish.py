@@ -6,6 +6,8 @@ import pytest
 
 from tools import build, publish
 
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
+
 
 def lesson(path, source):
     nb = nbformat.v4.new_notebook()

@@ -6,6 +6,8 @@ from scipy import stats
 from course_utils.config import PROFILES
 from course_utils.repeats import compare, repeat, summarize, verdict
 
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
+
 
 def test_profiles_repeat_over_three_seeds_in_full_and_two_in_smoke():
     assert len(PROFILES["full"].seeds) == 3 and len(PROFILES["smoke"].seeds) == 2

@@ -23,6 +23,8 @@ from course_utils.serving import (
     serve_in_background,
 )
 
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
+
 LIMIT = 1_000  # bytes, the test app's MAX_CONTENT_LENGTH
 
 

@@ -12,6 +12,8 @@ import yaml
 
 from tools import build, deck
 
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
+
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]-*.ipynb"))
 PAGES = [ROOT / "index.qmd", ROOT / "setup.qmd", ROOT / "glossary.qmd"]

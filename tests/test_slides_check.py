@@ -13,6 +13,8 @@ from PIL import Image
 
 from tools import browser, deck, slides, slides_check
 
+pytestmark = pytest.mark.backend_free  # no Keras here: skipped on JAX and torch
+
 FRONT = '---\ntitle: "A lesson"\ndescription: "About it"\n---'
 
 
